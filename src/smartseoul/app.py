@@ -1,0 +1,156 @@
+"""create_app(settings): the ASGI application with every part's routes mounted."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smartseoul import __version__
+from smartseoul.config import Settings
+from smartseoul.hub.api import routes as hub_routes
+from smartseoul.hub.broker import Broker
+from smartseoul.hub.errors import HttpStatusOnly, InternalError, InvalidRequest, NgsiError, ResourceNotFound
+from smartseoul.hub.jsonld import ContextResolver
+from smartseoul.hub.store.base import Store
+
+log = logging.getLogger("smartseoul")
+API_ROOT = "/ngsi-ld/v1"
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.is_postgres:
+        from smartseoul.hub.store.postgres import PostgresStore
+
+        return PostgresStore(settings.database_url, pool_size=settings.postgres_pool_size)
+    from smartseoul.hub.store.sqlite import SqliteStore
+
+    return SqliteStore(settings.sqlite_path)
+
+
+def problem_response(err: NgsiError) -> Response:
+    return Response(orjson.dumps(err.problem()), status_code=err.status, media_type="application/json")
+
+
+async def ngsi_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NgsiError)
+    return problem_response(exc)
+
+
+async def status_only(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpStatusOnly)
+    if exc.body is not None:
+        return Response(orjson.dumps(exc.body), status_code=exc.status, media_type="application/json")
+    return Response(status_code=exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return problem_response(ResourceNotFound(f"No resource at {request.url.path}"))
+    if exc.status_code == 405:
+        return Response(
+            orjson.dumps({"type": "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest", "title": "Method not allowed",
+                          "status": 405, "detail": f"{request.method} is not allowed on {request.url.path}"}),
+            status_code=405, headers=exc.headers, media_type="application/json",
+        )
+    err = InvalidRequest(str(exc.detail), status=exc.status_code)
+    return problem_response(err)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(InternalError(f"{type(exc).__name__}: {exc}"))
+
+
+class Metrics:
+    """Prometheus request counters and latencies, as a thin ASGI middleware."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry):
+        self.app = app
+        self.requests = Counter("smartseoul_http_requests_total", "HTTP requests", ["method", "status"], registry=registry)
+        self.latency = Histogram(
+            "smartseoul_http_request_seconds", "HTTP request latency", ["method"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            method = scope["method"]
+            self.requests.labels(method, str(status[0])).inc()
+            self.latency.labels(method).observe(time.perf_counter() - start)
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Starlette:
+    settings = settings or Settings()
+    store = store or make_store(settings)
+    registry = CollectorRegistry()
+    sizes = Gauge("smartseoul_store_rows", "Rows in the store", ["table"], registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        app.state.resolver = ContextResolver(store, settings)
+        try:
+            yield
+        finally:
+            await app.state.resolver.close() if hasattr(app.state.resolver, "close") else None
+            await store.close()
+
+    async def health(request: Request) -> Response:
+        stats = await store.stats()
+        return Response(
+            orjson.dumps({"status": "ok", "version": __version__, "backend": store.dialect, **stats}),
+            media_type="application/json",
+        )
+
+    async def metrics(request: Request) -> Response:
+        for table, count in (await store.stats()).items():
+            sizes.labels(table).set(count)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Mount(API_ROOT, routes=hub_routes()),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            NgsiError: ngsi_error,
+            HttpStatusOnly: status_only,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.broker = Broker(store)
+    app.add_middleware(Metrics, registry=registry)
+    return app

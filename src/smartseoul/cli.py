@@ -1,0 +1,130 @@
+"""The ``smartseoul`` command: serve, demo and one group per service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from smartseoul.config import Settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            payload["error"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def setup_logging(settings: Settings) -> dict[str, Any]:
+    """Structured logs (one JSON object per line) for our loggers and uvicorn's."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_json:
+        handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {
+            "uvicorn": {"level": settings.log_level.upper()},
+            "uvicorn.access": {"level": "WARNING"},
+        },
+    }
+
+
+def server_options(func: Any) -> Any:
+    func = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                        help="Folder for the SQLite database (default: ./var or SMARTSEOUL_DATA_DIR).")(func)
+    func = click.option("--port", type=int, default=None, help="Port to listen on (default 1026).")(func)
+    func = click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")(func)
+    return func
+
+
+def make_settings(host: str | None, port: int | None, data_dir: Path | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from smartseoul.app import create_app
+
+    log_config = setup_logging(settings)
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("smartseoul").warning(
+            "listening on %s: the hub has no authentication yet, keep it behind a firewall", settings.host
+        )
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_config=log_config,
+        access_log=False, server_header=False,
+    )
+
+
+@click.group(help="smartseoul: an open smart-city platform around an NGSI-LD city data hub.")
+@click.version_option(package_name="smartseoul")
+def main() -> None:
+    pass
+
+
+@main.command(help="Serve the NGSI-LD API under /ngsi-ld/v1 (SQLite by default, PostgreSQL when "
+              "SMARTSEOUL_DATABASE_URL=postgresql://... is set).")
+@server_options
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    run_server(make_settings(host, port, data_dir))
+
+
+@main.command(help="Start the platform on SQLite with the demo city of Seoul loaded: 25 gu, air-quality "
+              "stations with real daily history, Han River gauges.")
+@server_options
+@click.option("--han-river", "han_river", type=click.Path(path_type=Path), default=None,
+              help="Folder with Han River data_YYYY.csv files (default: ../shared/data/han-river if present).")
+def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: Path | None) -> None:
+    settings = make_settings(host, port, data_dir)
+    if settings.is_postgres:
+        raise click.UsageError("demo runs on the embedded SQLite store; unset SMARTSEOUL_DATABASE_URL")
+    setup_logging(settings)
+    from smartseoul.ingest.loader import load_demo_city
+
+    summary = asyncio.run(load_demo_city(settings, han_river_dir=han_river))
+    base = settings.public_base_url
+    api = f"{base}/ngsi-ld/v1"
+    click.echo(
+        f"Demo city loaded: {summary['entities']} entities, {summary['history_instances']} history "
+        f"instances in {summary['seconds']} s ({settings.sqlite_path})."
+    )
+    for note in summary["notes"]:
+        click.echo(f"  note: {note}")
+    link = f'<{summary["context_url"]}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+    click.echo(f"\nNGSI-LD API: {api}   (health: {base}/health, metrics: {base}/metrics)")
+    click.echo("Try, in another terminal:")
+    click.echo(f"  curl '{api}/types'")
+    click.echo(f"  curl -G '{api}/entities' -H 'Link: {link}' \\\n"
+               "       -d type=AirQualityObserved -d 'q=pm10>40' -d limit=3 -d options=keyValues")
+    click.echo(f"  curl -G '{api}/temporal/entities/urn:ngsi-ld:AirQualityObserved:seoul:jongno-gu' "
+               f"-H 'Link: {link}' \\\n"
+               "       -d attrs=pm10 -d options=aggregatedValues -d aggrMethods=avg,max -d aggrPeriodDuration=P7D")
+    run_server(settings)
+
+
+if __name__ == "__main__":
+    main()

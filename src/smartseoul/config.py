@@ -1,0 +1,59 @@
+"""Settings: the only place that reads the environment (prefix ``SMARTSEOUL_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform. Each one is documented in ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTSEOUL_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Folder for the SQLite database and other state.")
+    database_url: str = Field(
+        "",
+        description="postgresql://... selects PostgreSQL; empty means a SQLite file in data_dir.",
+    )
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(1026, description="Port the HTTP server listens on (1026: the NGSI-LD custom).")
+    base_url: str = Field(
+        "",
+        description="Public base URL used in Location headers and hosted @context URLs; "
+        "derived from host and port when empty.",
+    )
+    max_limit: int = Field(1000, description="Largest `limit` a query may ask for (TooManyResults above).")
+    default_limit: int = Field(20, description="Page size when a query gives no `limit`.")
+    context_fetch_timeout: float = Field(5.0, description="Seconds to wait for a remote @context.")
+    context_cache_size: int = Field(256, description="Remote @context documents kept in memory.")
+    log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
+    log_json: bool = Field(True, description="Write one JSON object per log line.")
+    postgres_pool_size: int = Field(8, description="Connections in the PostgreSQL pool.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError("SMARTSEOUL_DATABASE_URL must start with postgresql:// or sqlite:///")
+        return value
+
+    @cached_property
+    def sqlite_path(self) -> Path:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.data_dir / "smartseoul.db"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def public_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"

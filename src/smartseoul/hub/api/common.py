@@ -1,0 +1,206 @@
+"""What every NGSI-LD route shares: tenant, content negotiation, @context, bodies, responses.
+
+Clauses 6.3.4 (preconditions), 6.3.5 (@context resolution), 6.3.6 (response rules),
+6.3.14 (tenant). Kept lean: this runs on every request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartseoul.hub.errors import BadRequestData, HttpStatusOnly, InvalidRequest
+from smartseoul.hub.jsonld import CORE_CONTEXT_URL, Context, link_header, parse_link_header
+
+JSON = "application/json"
+LD_JSON = "application/ld+json"
+GEO_JSON = "application/geo+json"
+MERGE_PATCH = "application/merge-patch+json"
+BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
+@dataclass(slots=True)
+class Call:
+    """One request, resolved: tenant, active @context, chosen response type, parsed body."""
+
+    tenant: str
+    context: Context
+    accept: str
+    body: Any
+    context_source: Any  # what the client gave (URL, list or object), for the response @context
+
+    def expand(self, term: str) -> str:
+        return self.context.expand(term)
+
+    def compact(self, iri: str) -> str:
+        return self.context.compact(iri)
+
+
+def choose_accept(header: str | None, *, geo: bool = False) -> str:
+    """Clause 6.3.4: pick application/json, application/ld+json or (for GETs) geo+json; 406 else."""
+    if not header:
+        return JSON
+    offered = [JSON, LD_JSON] + ([GEO_JSON] if geo else [])
+    best, best_q = None, 0.0
+    for part in header.split(","):
+        fields = part.strip().split(";")
+        media = fields[0].strip().lower()
+        q = 1.0
+        for param in fields[1:]:
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media in ("*/*", "application/*"):
+            candidates = offered[:2] if media == "application/*" else offered[:1]
+        elif media in offered:
+            candidates = [media]
+        else:
+            continue
+        for cand in candidates:
+            if q > best_q or (
+                q == best_q and best is not None and offered.index(cand) < offered.index(best)
+            ):
+                best, best_q = cand, q
+    if best is None or best_q <= 0:
+        raise HttpStatusOnly(406, {"accepted": offered})
+    return best
+
+
+async def read_call(request: Request, *, geo: bool = False, body: bool | None = None) -> Call:
+    """Resolve everything a route needs from the request, or raise the spec's error."""
+    headers = request.headers
+    tenant = headers.get("ngsild-tenant", "")
+    method = request.method
+    accept = choose_accept(headers.get("accept"), geo=geo)
+    link = headers.get("link")
+    payload: Any = None
+    source: Any = None
+    wants_body = method in BODY_METHODS if body is None else body
+    if wants_body:
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            raise HttpStatusOnly(411)
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in (JSON, LD_JSON) and not (method == "PATCH" and ctype == MERGE_PATCH):
+            raise HttpStatusOnly(415)
+        raw = await request.body()
+        if not raw:
+            raise InvalidRequest("The request has no body")
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+        if ctype == LD_JSON:
+            if link and parse_link_header(link):
+                raise BadRequestData(
+                    "A JSON-LD Link header is not allowed with application/ld+json"
+                )
+            source = _body_context(payload, required=True)
+        else:
+            if _has_context(payload):
+                raise BadRequestData("@context in the body needs Content-Type application/ld+json")
+            source = parse_link_header(link) if link else None
+    elif link:
+        source = parse_link_header(link)
+    context = await request.app.state.resolver.resolve(source)
+    return Call(tenant=tenant, context=context, accept=accept, body=payload, context_source=source)
+
+
+def _has_context(payload: Any) -> bool:
+    if isinstance(payload, dict):
+        return "@context" in payload
+    if isinstance(payload, list):
+        return any(isinstance(x, dict) and "@context" in x for x in payload)
+    return False
+
+
+def _body_context(payload: Any, *, required: bool) -> Any:
+    if isinstance(payload, dict):
+        if "@context" in payload:
+            return payload["@context"]
+    elif isinstance(payload, list):
+        # Batch bodies: each entity carries its own @context; the first one is the default.
+        for item in payload:
+            if isinstance(item, dict) and "@context" in item:
+                return item["@context"]
+    if required:
+        raise BadRequestData("application/ld+json requests must carry an @context in the body")
+    return None
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def context_url(call: Call) -> str:
+    src = call.context_source
+    return src if isinstance(src, str) else CORE_CONTEXT_URL
+
+
+def respond(
+    call: Call, payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A body response with the @context as clause 6.3.6 wants it (Link or in-body)."""
+    out_headers = dict(headers or {})
+    media = call.accept
+    if media == JSON:
+        out_headers["Link"] = link_header(context_url(call))
+    else:
+        ctx_value = call.context_source if call.context_source is not None else CORE_CONTEXT_URL
+        if isinstance(payload, dict) and media == LD_JSON:
+            payload = {"@context": ctx_value, **payload}
+        elif isinstance(payload, list) and media == LD_JSON:
+            payload = [
+                {"@context": ctx_value, **item} if isinstance(item, dict) else item
+                for item in payload
+            ]
+        elif isinstance(payload, dict) and media == GEO_JSON:
+            payload = {**payload, "@context": ctx_value}
+    if call.tenant:
+        out_headers["NGSILD-Tenant"] = call.tenant
+    return Response(dumps(payload), status_code=status, headers=out_headers, media_type=media)
+
+
+def plain_json(
+    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Errors and 207 results: always application/json, no Link (clause 6.3.6)."""
+    return Response(dumps(payload), status_code=status, headers=headers, media_type=JSON)
+
+
+def no_content(
+    call: Call | None = None, *, status: int = 204, headers: dict[str, str] | None = None
+) -> Response:
+    out = dict(headers or {})
+    if call is not None and call.tenant:
+        out["NGSILD-Tenant"] = call.tenant
+    response = Response(status_code=status, headers=out)
+    return response
+
+
+def flag_options(request: Request) -> set[str]:
+    """``options`` and its aliases as one set (clause 6.3.7, 6.3.12)."""
+    opts: set[str] = set()
+    for key in ("options",):
+        for value in request.query_params.getlist(key):
+            opts.update(v.strip() for v in value.split(",") if v.strip())
+    return opts
+
+
+def int_param(request: Request, name: str, default: int | None, *, minimum: int = 0) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestData(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise BadRequestData(f"{name} must be at least {minimum}, got {value}")
+    return value

@@ -1,0 +1,134 @@
+"""Discovery routes: /types and /attributes (clauses 5.7.5 to 5.7.10, 6.25 to 6.28)."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smartseoul.hub.api.common import read_call, respond
+from smartseoul.hub.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+
+
+def _details(request: Request) -> bool:
+    value = request.query_params.get("details", "false")
+    if value not in ("true", "false"):
+        raise BadRequestData("details must be true or false")
+    return value == "true"
+
+
+async def _check_tenant(request: Request, tenant: str) -> None:
+    if not await request.app.state.store.tenant_exists(tenant):
+        raise NonexistentTenant(f"Tenant {tenant!r} does not exist", instance=tenant)
+
+
+async def list_types(request: Request) -> Response:
+    """Retrieve available entity types (5.7.5) or their details (5.7.6)."""
+    call = await read_call(request)
+    await _check_tenant(request, call.tenant)
+    summary = await request.app.state.store.type_summary(call.tenant)
+    if _details(request):
+        payload: object = [
+            {
+                "id": type_iri,
+                "type": "EntityType",
+                "typeName": call.compact(type_iri),
+                "attributeNames": sorted(call.compact(a) for a in attrs if a != "@count"),
+            }
+            for type_iri, attrs in sorted(summary.items())
+        ]
+    else:
+        payload = {
+            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
+            "type": "EntityTypeList",
+            "typeList": sorted(call.compact(t) for t in summary),
+        }
+    return respond(call, payload)
+
+
+async def type_info(request: Request) -> Response:
+    """Retrieve available entity type information (5.7.7)."""
+    call = await read_call(request)
+    await _check_tenant(request, call.tenant)
+    type_iri = call.expand(request.path_params["type"])
+    summary = await request.app.state.store.type_summary(call.tenant)
+    if type_iri not in summary:
+        raise ResourceNotFound(
+            f"No entity of type {request.path_params['type']} exists", instance=type_iri
+        )
+    store = request.app.state.store
+    attrs = summary[type_iri]
+    details = []
+    for name in sorted(a for a in attrs if a != "@count"):
+        kinds = await store.attribute_kinds(call.tenant, name)
+        details.append(
+            {
+                "id": name,
+                "type": "Attribute",
+                "attributeName": call.compact(name),
+                "attributeTypes": sorted(kinds),
+            }
+        )
+    payload = {
+        "id": type_iri,
+        "type": "EntityTypeInfo",
+        "typeName": call.compact(type_iri),
+        "entityCount": attrs["@count"],
+        "attributeDetails": details,
+    }
+    return respond(call, payload)
+
+
+async def list_attributes(request: Request) -> Response:
+    """Retrieve available attributes (5.7.8) or their details (5.7.9)."""
+    call = await read_call(request)
+    await _check_tenant(request, call.tenant)
+    summary = await request.app.state.store.attribute_summary(call.tenant)
+    if _details(request):
+        payload: object = [
+            {
+                "id": name,
+                "type": "Attribute",
+                "attributeName": call.compact(name),
+                "typeNames": sorted(call.compact(t) for t in item["types"]),
+            }
+            for name, item in sorted(summary.items())
+        ]
+    else:
+        payload = {
+            "id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}",
+            "type": "AttributeList",
+            "attributeList": sorted(call.compact(n) for n in summary),
+        }
+    return respond(call, payload)
+
+
+async def attribute_info(request: Request) -> Response:
+    """Retrieve available attribute information (5.7.10)."""
+    call = await read_call(request)
+    await _check_tenant(request, call.tenant)
+    name = call.expand(request.path_params["attr"])
+    store = request.app.state.store
+    summary = await store.attribute_summary(call.tenant)
+    if name not in summary:
+        raise ResourceNotFound(f"No attribute {request.path_params['attr']} exists", instance=name)
+    item = summary[name]
+    payload = {
+        "id": name,
+        "type": "Attribute",
+        "attributeName": call.compact(name),
+        "attributeCount": item["count"],
+        "attributeTypes": sorted(await store.attribute_kinds(call.tenant, name)),
+        "typeNames": sorted(call.compact(t) for t in item["types"]),
+    }
+    return respond(call, payload)
+
+
+routes = [
+    Route("/types", list_types, methods=["GET"]),
+    Route("/types/{type:path}", type_info, methods=["GET"]),
+    Route("/attributes", list_attributes, methods=["GET"]),
+    Route("/attributes/{attr:path}", attribute_info, methods=["GET"]),
+]

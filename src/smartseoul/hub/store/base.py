@@ -1,0 +1,214 @@
+"""The Store contract: one interface, two backends (SQLite, PostgreSQL).
+
+Stored entity form
+------------------
+The hub keeps every entity in one *stored form*: attribute and type names are
+already expanded to IRIs (clause 5.5.7), every attribute is a list of its
+instances (multi-attributes, clause 4.5.5), and every instance is the
+normalized representation (clause 4.5.2.2) with expanded sub-attribute names::
+
+    {
+      "id": "urn:ngsi-ld:AirQualityObserved:111121",
+      "type": ["https://smartdatamodels.org/dataModel.Environment/AirQualityObserved"],
+      "scope": ["/Seoul/Jongno"],                      # optional
+      "createdAt": "2026-11-28T06:00:00.000000Z",
+      "modifiedAt": "2026-11-28T06:00:00.000000Z",
+      "attrs": {
+        "https://.../pm10": [
+          {"type": "Property", "value": 41, "observedAt": "...", "unitCode": "GQ",
+           "createdAt": "...", "modifiedAt": "..."}
+        ],
+        "https://uri.etsi.org/ngsi-ld/location": [
+          {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [126.97, 37.57]}}
+        ]
+      }
+    }
+
+Instances keep their kind-specific member (``value``, ``object``, ``languageMap``,
+``vocab``, ``json``, ``valueList``, ``objectList``), optional ``datasetId``,
+``observedAt``, ``unitCode``, and sub-attributes keyed by expanded IRI whose
+values are single instance dicts.
+
+Tables (the same names in both backends)
+----------------------------------------
+``tenants(name, created_at)``
+    Tenants that exist (clause 4.14); the default tenant is ``""``.
+``entities(pk, tenant, id, data, created_at, modified_at)``
+    One row per entity; ``data`` is the stored form as JSON; ``pk`` gives the
+    stable query order. Unique on ``(tenant, id)``.
+``attr_index(tenant, pk, name, num, str)``
+    One row per entity type (``name='@type'``, ``str`` = type IRI), per scope
+    (``name='@scope'``) and per attribute instance (``name`` = attribute IRI).
+    ``num`` holds a number value, ``str`` a string value, a boolean as
+    ``'true'``/``'false'``, a Relationship's object or a VocabProperty's vocab;
+    both are NULL for other values. Indexed on ``(tenant, name, num)``,
+    ``(tenant, name, str)`` and ``(pk)``: it serves type filters, attribute
+    existence, simple ``q`` comparisons and the discovery endpoints.
+geometry index
+    Bounding boxes of every GeoProperty instance: an R*Tree ``geo_rtree(id, minx,
+    maxx, miny, maxy, +pk, +name)`` on SQLite, ``geo_index(pk, tenant, name, bbox
+    box)`` with a GiST index on PostgreSQL. Exact predicates run on candidates.
+``history(tenant, entity_id, attr, instance_id, dataset_id, observed_at, modified_at,
+deleted, num, data)``
+    Every attribute instance ever written (clause 4.5.6). Times are epoch seconds
+    (float). ``data`` is the instance in stored form. Indexed on ``(tenant,
+    entity_id, attr, observed_at)`` and ``(tenant, entity_id, attr, modified_at)``.
+``temporal_entities(tenant, entity_id, types, scopes, created_at, modified_at, deleted_at)``
+    Entities that have history, kept after the entity itself is deleted.
+``contexts(id, url, kind, data, created_at, last_usage, hits)``
+    Hosted and cached @context documents (clause 5.13).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Entity = dict[str, Any]
+
+
+@dataclass(slots=True)
+class HistoryRow:
+    """One attribute instance in the temporal store (clause 4.5.6)."""
+
+    entity_id: str
+    attr: str
+    instance_id: str
+    dataset_id: str  # "" for the default instance
+    observed_at: float | None
+    modified_at: float
+    data: dict[str, Any]
+    deleted: bool = False
+    num: float | None = None
+
+
+@dataclass(slots=True)
+class EntityQuery:
+    """What the store filters on. Names are expanded IRIs; trees come from ``hub.query``."""
+
+    ids: Sequence[str] | None = None
+    id_pattern: str | None = None
+    types: Any = None  # hub.query type expression tree, or None
+    attrs: Sequence[str] | None = None  # entities having at least one of these attributes
+    q: Any = None  # hub.query q tree, or None
+    geo: Any = None  # hub.query.GeoQuery, or None
+    scope_q: Any = None  # hub.query scopeQ tree, or None
+    limit: int = 20
+    offset: int = 0
+    count: bool = False
+
+
+@dataclass(slots=True)
+class HistoryQuery:
+    """A temporal query over the ``history`` table (clause 4.11)."""
+
+    entity_ids: Sequence[str]
+    attrs: Sequence[str] | None = None
+    timerel: str | None = None  # "before" | "after" | "between"
+    time_at: float | None = None
+    end_time_at: float | None = None
+    timeproperty: str = "observedAt"  # observedAt | modifiedAt | createdAt
+    last_n: int | None = None
+    include_deleted: bool = False
+
+
+@dataclass(slots=True)
+class TemporalEntityRow:
+    entity_id: str
+    types: list[str]
+    scopes: list[str] = field(default_factory=list)
+    created_at: float | None = None
+    modified_at: float | None = None
+    deleted_at: float | None = None
+
+
+class Tx(Protocol):
+    """A write transaction on one tenant. Everything commits together or not at all."""
+
+    async def get_entity(self, entity_id: str) -> Entity | None: ...
+
+    async def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
+
+    async def insert_entities(self, entities: Sequence[Entity]) -> None:
+        """Insert new entities; the caller has checked they do not exist."""
+
+    async def replace_entities(self, entities: Sequence[Entity]) -> None:
+        """Overwrite existing entities (data and all index rows)."""
+
+    async def delete_entities(self, entity_ids: Sequence[str]) -> int: ...
+
+    async def append_history(self, rows: Sequence[HistoryRow]) -> None: ...
+
+    async def upsert_temporal_entities(self, rows: Sequence[TemporalEntityRow]) -> None: ...
+
+    async def mark_temporal_deleted(self, entity_ids: Sequence[str], deleted_at: float) -> None: ...
+
+    async def delete_history(
+        self,
+        entity_id: str,
+        *,
+        attr: str | None = None,
+        dataset_id: str | None = None,
+        instance_id: str | None = None,
+        all_datasets: bool = False,
+    ) -> int:
+        """Delete history rows; with no attr, the whole temporal entity."""
+
+    async def update_history_instance(
+        self, entity_id: str, attr: str, instance_id: str, row: HistoryRow
+    ) -> bool: ...
+
+
+class Store(Protocol):
+    dialect: str  # "sqlite" | "postgres"
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def tenant_exists(self, tenant: str) -> bool: ...
+
+    def transaction(self, tenant: str) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction; creates the tenant on first write."""
+
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
+
+    async def get_entities(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
+
+    async def query_entities(
+        self, tenant: str, query: EntityQuery
+    ) -> tuple[list[Entity], int | None]:
+        """Entities matching ``query`` in pk order, and the total count when asked."""
+
+    def iter_entities(self, tenant: str, query: EntityQuery) -> AsyncIterator[Entity]:
+        """All matching entities (no limit), streamed: purge, discovery, exports."""
+
+    async def type_summary(self, tenant: str) -> dict[str, dict[str, int]]:
+        """{type IRI: {attribute IRI: number of entities having it}} plus '@count'."""
+
+    async def attribute_summary(self, tenant: str) -> dict[str, dict[str, Any]]:
+        """{attribute IRI: {"count": n, "types": set of type IRIs, "kinds": set of attr types}}."""
+
+    async def query_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]: ...
+
+    async def temporal_entities(
+        self, tenant: str, query: EntityQuery
+    ) -> tuple[list[TemporalEntityRow], int | None]: ...
+
+    async def get_temporal_entity(
+        self, tenant: str, entity_id: str
+    ) -> TemporalEntityRow | None: ...
+
+    # JSON-LD contexts (clause 5.13), shared by all tenants
+    async def put_context(self, record: dict[str, Any]) -> None: ...
+
+    async def get_context(self, context_id: str) -> dict[str, Any] | None: ...
+
+    async def list_contexts(self) -> list[dict[str, Any]]: ...
+
+    async def delete_context(self, context_id: str) -> bool: ...
+
+    async def stats(self) -> dict[str, int]:
+        """Sizes for /metrics: entities, history rows, tenants."""

@@ -1,0 +1,555 @@
+"""The Store contract implemented once over SQL; backends supply a connection adapter.
+
+SQLite and PostgreSQL differ in their driver (sync sqlite3, async psycopg), their JSON
+type and their geometry index. Everything else — the tables, the index rows, the
+queries — is here, so both backends behave the same and one contract suite tests both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import orjson
+
+from smartseoul.hub.store.base import (
+    Entity,
+    EntityQuery,
+    HistoryQuery,
+    HistoryRow,
+    TemporalEntityRow,
+)
+from smartseoul.hub.store.indexing import geo_rows, index_rows
+
+GEO_SLOTS = 64  # geometry index ids are pk * GEO_SLOTS + n: deletes by id range stay indexed
+CHUNK = 500  # ids per IN (...) list
+
+
+class Conn(Protocol):
+    """What a backend adapter gives the shared code: ``?`` placeholders everywhere."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        return orjson.loads(value)
+    return value  # psycopg already decoded jsonb
+
+
+def marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SqlTx:
+    """A write transaction on one tenant (see ``base.Tx``)."""
+
+    def __init__(self, store: SqlStore, conn: Conn, tenant: str):
+        self.store, self.conn, self.tenant = store, conn, tenant
+
+    async def get_entity(self, entity_id: str) -> Entity | None:
+        found = await self.get_entities([entity_id])
+        return found.get(entity_id)
+
+    async def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        out: dict[str, Entity] = {}
+        ids = list(dict.fromkeys(entity_ids))
+        for start in range(0, len(ids), CHUNK):
+            part = ids[start : start + CHUNK]
+            sql = (
+                f"SELECT data FROM entities WHERE tenant=? AND id IN ({marks(len(part))})"
+                + self.store.lock_clause
+            )
+            for (data,) in await self.conn.fetchall(sql, [self.tenant, *part]):
+                entity = loads(data)
+                out[entity["id"]] = entity
+        return out
+
+    async def insert_entities(self, entities: Sequence[Entity]) -> None:
+        if not entities:
+            return
+        rows = [(self.tenant, e["id"], dumps(e), e["createdAt"], e["modifiedAt"]) for e in entities]
+        pks = await self.store.insert_entity_rows(self.conn, rows)
+        await self._write_indexes(list(zip(pks, entities, strict=True)))
+
+    async def replace_entities(self, entities: Sequence[Entity]) -> None:
+        if not entities:
+            return
+        await self.conn.executemany(
+            "UPDATE entities SET data=?, modified_at=? WHERE tenant=? AND id=?",
+            [(dumps(e), e["modifiedAt"], self.tenant, e["id"]) for e in entities],
+        )
+        pks = await self._pks([e["id"] for e in entities])
+        pairs = [(pks[e["id"]], e) for e in entities]
+        await self._drop_indexes([pk for pk, _ in pairs])
+        await self._write_indexes(pairs)
+
+    async def delete_entities(self, entity_ids: Sequence[str]) -> int:
+        pks = await self._pks(entity_ids)
+        if not pks:
+            return 0
+        await self._drop_indexes(list(pks.values()))
+        values = list(pks.values())
+        for start in range(0, len(values), CHUNK):
+            part = values[start : start + CHUNK]
+            await self.conn.execute(f"DELETE FROM entities WHERE pk IN ({marks(len(part))})", part)
+        return len(pks)
+
+    async def _pks(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        ids = list(dict.fromkeys(entity_ids))
+        for start in range(0, len(ids), CHUNK):
+            part = ids[start : start + CHUNK]
+            rows = await self.conn.fetchall(
+                f"SELECT id, pk FROM entities WHERE tenant=? AND id IN ({marks(len(part))})",
+                [self.tenant, *part],
+            )
+            out.update(rows)
+        return out
+
+    async def _write_indexes(self, pairs: Sequence[tuple[int, Entity]]) -> None:
+        attr_rows = []
+        geo = []
+        for pk, entity in pairs:
+            attr_rows.extend(
+                (self.tenant, pk, name, num, text) for name, num, text in index_rows(entity)
+            )
+            for n, (name, *box) in enumerate(geo_rows(entity)[:GEO_SLOTS]):
+                geo.append((pk, n, name, *box))
+        if attr_rows:
+            await self.conn.executemany(
+                "INSERT INTO attr_index (tenant, pk, name, num, str) VALUES (?,?,?,?,?)", attr_rows
+            )
+        if geo:
+            await self.store.insert_geo_rows(self.conn, self.tenant, geo)
+
+    async def _drop_indexes(self, pks: Sequence[int]) -> None:
+        for start in range(0, len(pks), CHUNK):
+            part = list(pks[start : start + CHUNK])
+            await self.conn.execute(
+                f"DELETE FROM attr_index WHERE pk IN ({marks(len(part))})", part
+            )
+            await self.store.delete_geo_rows(self.conn, part)
+
+    async def append_history(self, rows: Sequence[HistoryRow]) -> None:
+        if rows:
+            await self.conn.executemany(
+                "INSERT INTO history (tenant, entity_id, attr, instance_id, dataset_id, "
+                "observed_at, modified_at, deleted, num, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        self.tenant,
+                        r.entity_id,
+                        r.attr,
+                        r.instance_id,
+                        r.dataset_id,
+                        r.observed_at,
+                        r.modified_at,
+                        r.deleted,
+                        r.num,
+                        dumps(r.data),
+                    )
+                    for r in rows
+                ],
+            )
+
+    async def upsert_temporal_entities(self, rows: Sequence[TemporalEntityRow]) -> None:
+        if rows:
+            await self.conn.executemany(
+                "INSERT INTO temporal_entities (tenant, entity_id, types, scopes, created_at, "
+                "modified_at, deleted_at) VALUES (?,?,?,?,?,?,NULL) "
+                "ON CONFLICT (tenant, entity_id) DO UPDATE SET types=excluded.types, "
+                "scopes=excluded.scopes, modified_at=excluded.modified_at, deleted_at=NULL",
+                [
+                    (
+                        self.tenant,
+                        r.entity_id,
+                        dumps(r.types),
+                        dumps(r.scopes),
+                        r.created_at,
+                        r.modified_at,
+                    )
+                    for r in rows
+                ],
+            )
+
+    async def mark_temporal_deleted(self, entity_ids: Sequence[str], deleted_at: float) -> None:
+        await self.conn.executemany(
+            "UPDATE temporal_entities SET deleted_at=? WHERE tenant=? AND entity_id=?",
+            [(deleted_at, self.tenant, i) for i in entity_ids],
+        )
+
+    async def delete_history(
+        self,
+        entity_id: str,
+        *,
+        attr: str | None = None,
+        dataset_id: str | None = None,
+        instance_id: str | None = None,
+        all_datasets: bool = False,
+    ) -> int:
+        sql = "DELETE FROM history WHERE tenant=? AND entity_id=?"
+        params: list[Any] = [self.tenant, entity_id]
+        if attr is None:
+            await self.conn.execute(
+                "DELETE FROM temporal_entities WHERE tenant=? AND entity_id=?", params
+            )
+        else:
+            sql += " AND attr=?"
+            params.append(attr)
+            if instance_id is not None:
+                sql += " AND instance_id=?"
+                params.append(instance_id)
+            elif not all_datasets:
+                sql += " AND dataset_id=?"
+                params.append(dataset_id or "")
+        return await self.conn.execute(sql, params)
+
+    async def update_history_instance(
+        self, entity_id: str, attr: str, instance_id: str, row: HistoryRow
+    ) -> bool:
+        count = await self.conn.execute(
+            "UPDATE history SET observed_at=?, modified_at=?, num=?, data=? "
+            "WHERE tenant=? AND entity_id=? AND attr=? AND instance_id=?",
+            [
+                row.observed_at,
+                row.modified_at,
+                row.num,
+                dumps(row.data),
+                self.tenant,
+                entity_id,
+                attr,
+                instance_id,
+            ],
+        )
+        return count > 0
+
+
+class SqlStore:
+    """Shared implementation; subclasses provide connections and the geometry index."""
+
+    dialect = "sql"
+    lock_clause = ""  # " FOR UPDATE" on PostgreSQL
+
+    # -- backend hooks ---------------------------------------------------------
+    def read(self) -> Any:  # an async context manager yielding a Conn
+        raise NotImplementedError
+
+    def write(self) -> Any:  # an async context manager yielding a Conn inside a transaction
+        raise NotImplementedError
+
+    async def insert_entity_rows(self, conn: Conn, rows: list[tuple[Any, ...]]) -> list[int]:
+        raise NotImplementedError
+
+    async def insert_geo_rows(self, conn: Conn, tenant: str, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    async def delete_geo_rows(self, conn: Conn, pks: list[int]) -> None:
+        raise NotImplementedError
+
+    def geo_candidates(
+        self, tenant: str, name: str, box: tuple[float, float, float, float]
+    ) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def build_where(self, query: EntityQuery, tenant: str) -> tuple[str, list[Any]]:
+        from smartseoul.hub.store.sqlfilter import build_where
+
+        return build_where(query, tenant, self.dialect)
+
+    # -- tenants ---------------------------------------------------------------
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant == "":
+            return True
+        async with self.read() as conn:
+            rows = await conn.fetchall("SELECT 1 FROM tenants WHERE name=?", [tenant])
+        return bool(rows)
+
+    @asynccontextmanager
+    async def transaction(self, tenant: str) -> AsyncIterator[SqlTx]:
+        async with self.write() as conn:
+            if tenant:
+                await conn.execute(
+                    "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                    [tenant, time.time()],
+                )
+            yield SqlTx(self, conn, tenant)
+
+    # -- entities --------------------------------------------------------------
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT data FROM entities WHERE tenant=? AND id=?", [tenant, entity_id]
+            )
+        return loads(rows[0][0]) if rows else None
+
+    async def get_entities(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        async with self.read() as conn:
+            return await SqlTx(self, conn, tenant).get_entities(entity_ids)
+
+    def _select(self, query: EntityQuery, tenant: str, columns: str) -> tuple[str, list[Any]]:
+        where, params = self.build_where(query, tenant)
+        sql = f"SELECT {columns} FROM entities e WHERE e.tenant=?"
+        params = [tenant, *params]
+        if where:
+            sql += f" AND ({where})"
+        if query.geo is not None:
+            box = query.geo.bbox()
+            if box is not None:
+                geo_sql, geo_params = self.geo_candidates(tenant, query.geo.geoproperty, box)
+                sql += f" AND e.pk IN ({geo_sql})"
+                params.extend(geo_params)
+        return sql, params
+
+    async def query_entities(
+        self, tenant: str, query: EntityQuery
+    ) -> tuple[list[Entity], int | None]:
+        if query.geo is not None:
+            # Exact geometry predicates run in Python on the index candidates, so paging
+            # and counting happen after them.
+            matched = [e async for e in self.iter_entities(tenant, query)]
+            count = len(matched) if query.count else None
+            return matched[query.offset : query.offset + query.limit], count
+        sql, params = self._select(query, tenant, "e.data")
+        count = None
+        async with self.read() as conn:
+            if query.count:
+                csql, cparams = self._select(query, tenant, "count(*)")
+                count = (await conn.fetchall(csql, cparams))[0][0]
+            if query.limit == 0:
+                return [], count
+            rows = await conn.fetchall(
+                sql + " ORDER BY e.pk LIMIT ? OFFSET ?", [*params, query.limit, query.offset]
+            )
+        return [loads(r[0]) for r in rows], count
+
+    async def iter_entities(self, tenant: str, query: EntityQuery) -> AsyncIterator[Entity]:
+        sql, params = self._select(query, tenant, "e.pk, e.data")
+        last = 0
+        while True:
+            async with self.read() as conn:
+                rows = await conn.fetchall(
+                    sql + " AND e.pk > ? ORDER BY e.pk LIMIT ?", [*params, last, 1000]
+                )
+            for pk, data in rows:
+                entity = loads(data)
+                if query.geo is None or query.geo.matches(entity):
+                    yield entity
+                last = pk
+            if len(rows) < 1000:
+                return
+
+    async def type_summary(self, tenant: str) -> dict[str, dict[str, int]]:
+        async with self.read() as conn:
+            counts = await conn.fetchall(
+                "SELECT str, count(*) FROM attr_index WHERE tenant=? AND name='@type' GROUP BY str",
+                [tenant],
+            )
+            pairs = await conn.fetchall(
+                "SELECT t.str, a.name, count(DISTINCT a.pk) FROM attr_index t "
+                "JOIN attr_index a ON a.pk = t.pk AND a.name NOT LIKE '@%' "
+                "WHERE t.tenant=? AND t.name='@type' GROUP BY t.str, a.name",
+                [tenant],
+            )
+        out: dict[str, dict[str, int]] = {t: {"@count": n} for t, n in counts}
+        for type_, name, n in pairs:
+            out.setdefault(type_, {"@count": 0})[name] = n
+        return out
+
+    async def attribute_summary(self, tenant: str) -> dict[str, dict[str, Any]]:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT a.name, t.str, count(DISTINCT a.pk) FROM attr_index a "
+                "JOIN attr_index t ON t.pk = a.pk AND t.name='@type' "
+                "WHERE a.tenant=? AND a.name NOT LIKE '@%' GROUP BY a.name, t.str",
+                [tenant],
+            )
+        out: dict[str, dict[str, Any]] = {}
+        for name, type_, n in rows:
+            item = out.setdefault(name, {"count": 0, "types": set()})
+            item["types"].add(type_)
+            item["count"] += n
+        return out
+
+    async def attribute_kinds(self, tenant: str, name: str) -> set[str]:
+        """Attribute types (Property, Relationship, ...) in use for ``name``."""
+        kinds: set[str] = set()
+        query = EntityQuery(attrs=[name], limit=0)
+        async for entity in self.iter_entities(tenant, query):
+            kinds.update(inst["type"] for inst in entity["attrs"].get(name, ()))
+            if len(kinds) >= 8:
+                break
+        return kinds
+
+    # -- history ---------------------------------------------------------------
+    async def query_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
+        column = {
+            "observedAt": "observed_at",
+            "modifiedAt": "modified_at",
+            "createdAt": "modified_at",
+        }.get(query.timeproperty, "observed_at")
+        out: list[HistoryRow] = []
+        ids = list(query.entity_ids)
+        for start in range(0, len(ids), CHUNK):
+            part = ids[start : start + CHUNK]
+            sql = (
+                "SELECT entity_id, attr, instance_id, dataset_id, observed_at, modified_at, deleted, num, data "
+                f"FROM history WHERE tenant=? AND entity_id IN ({marks(len(part))})"
+            )
+            params: list[Any] = [tenant, *part]
+            if query.attrs:
+                sql += f" AND attr IN ({marks(len(query.attrs))})"
+                params.extend(query.attrs)
+            if not query.include_deleted:
+                sql += " AND NOT deleted"
+            if query.timerel == "before":
+                sql += f" AND {column} < ?"
+                params.append(query.time_at)
+            elif query.timerel == "after":
+                sql += f" AND {column} > ?"
+                params.append(query.time_at)
+            elif query.timerel == "between":
+                sql += f" AND {column} >= ? AND {column} < ?"
+                params.extend([query.time_at, query.end_time_at])
+            sql += f" ORDER BY entity_id, attr, {column}, modified_at"
+            async with self.read() as conn:
+                rows = await conn.fetchall(sql, params)
+            out.extend(
+                HistoryRow(
+                    entity_id=r[0],
+                    attr=r[1],
+                    instance_id=r[2],
+                    dataset_id=r[3],
+                    observed_at=r[4],
+                    modified_at=r[5],
+                    deleted=bool(r[6]),
+                    num=r[7],
+                    data=loads(r[8]),
+                )
+                for r in rows
+            )
+        return out
+
+    async def temporal_entities(
+        self, tenant: str, query: EntityQuery
+    ) -> tuple[list[TemporalEntityRow], int | None]:
+        """Temporal entities by id, idPattern, type and scope; paged in creation order."""
+        from smartseoul.hub.query import matches_scope, matches_types
+
+        sql = (
+            "SELECT entity_id, types, scopes, created_at, modified_at, deleted_at "
+            "FROM temporal_entities WHERE tenant=?"
+        )
+        params: list[Any] = [tenant]
+        if query.ids:
+            sql += f" AND entity_id IN ({marks(len(query.ids))})"
+            params.extend(query.ids)
+        if query.id_pattern:
+            sql += " AND " + self.regex_sql("entity_id")
+            params.append(query.id_pattern)
+        async with self.read() as conn:
+            rows = await conn.fetchall(sql + " ORDER BY created_at, entity_id", params)
+        matched = []
+        for r in rows:
+            row = self._temporal_row(r)
+            if query.types is not None and not matches_types(row.types, query.types):
+                continue
+            if query.scope_q is not None and not matches_scope(row.scopes, query.scope_q):
+                continue
+            matched.append(row)
+        count = len(matched) if query.count else None
+        return matched[query.offset : query.offset + query.limit], count
+
+    def regex_sql(self, column: str) -> str:
+        raise NotImplementedError
+
+    async def get_temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRow | None:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT entity_id, types, scopes, created_at, modified_at, deleted_at "
+                "FROM temporal_entities WHERE tenant=? AND entity_id=?",
+                [tenant, entity_id],
+            )
+        return self._temporal_row(rows[0]) if rows else None
+
+    @staticmethod
+    def _temporal_row(r: tuple[Any, ...]) -> TemporalEntityRow:
+        return TemporalEntityRow(
+            entity_id=r[0],
+            types=loads(r[1]),
+            scopes=loads(r[2]) or [],
+            created_at=r[3],
+            modified_at=r[4],
+            deleted_at=r[5],
+        )
+
+    # -- contexts --------------------------------------------------------------
+    async def put_context(self, record: dict[str, Any]) -> None:
+        async with self.write() as conn:
+            await conn.execute(
+                "INSERT INTO contexts (id, url, kind, data, created_at, last_usage, hits) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET url=excluded.url, "
+                "kind=excluded.kind, data=excluded.data, last_usage=excluded.last_usage, hits=excluded.hits",
+                [
+                    record["id"],
+                    record.get("url"),
+                    record.get("kind", "Hosted"),
+                    dumps(record.get("data")),
+                    record.get("created_at", time.time()),
+                    record.get("last_usage"),
+                    record.get("hits", 0),
+                ],
+            )
+
+    async def get_context(self, context_id: str) -> dict[str, Any] | None:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT id, url, kind, data, created_at, last_usage, hits FROM contexts WHERE id=? OR url=?",
+                [context_id, context_id],
+            )
+        return self._context_record(rows[0]) if rows else None
+
+    async def list_contexts(self) -> list[dict[str, Any]]:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT id, url, kind, data, created_at, last_usage, hits FROM contexts ORDER BY created_at"
+            )
+        return [self._context_record(r) for r in rows]
+
+    async def delete_context(self, context_id: str) -> bool:
+        async with self.write() as conn:
+            return (
+                await conn.execute(
+                    "DELETE FROM contexts WHERE id=? OR url=?", [context_id, context_id]
+                )
+                > 0
+            )
+
+    @staticmethod
+    def _context_record(r: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            "id": r[0],
+            "url": r[1],
+            "kind": r[2],
+            "data": loads(r[3]),
+            "created_at": r[4],
+            "last_usage": r[5],
+            "hits": r[6],
+        }
+
+    async def stats(self) -> dict[str, int]:
+        async with self.read() as conn:
+            entities = (await conn.fetchall("SELECT count(*) FROM entities"))[0][0]
+            history = (await conn.fetchall("SELECT count(*) FROM history"))[0][0]
+            tenants = (await conn.fetchall("SELECT count(*) FROM tenants"))[0][0]
+        return {"entities": entities, "history_rows": history, "tenants": tenants + 1}

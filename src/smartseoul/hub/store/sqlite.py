@@ -1,0 +1,150 @@
+"""SQLite backend: the embedded default. One file, WAL journal, an R*Tree for geometry.
+
+Calls run on the event loop thread: SQLite answers in microseconds for indexed work, so
+a thread hop would cost more than it saves. Write transactions are serialised by an
+asyncio lock (and across processes by SQLite's own lock with a busy timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from smartseoul.hub.store.sql import GEO_SLOTS, SqlStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at REAL);
+CREATE TABLE IF NOT EXISTS entities (
+  pk INTEGER PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+  created_at TEXT NOT NULL, modified_at TEXT NOT NULL, UNIQUE (tenant, id));
+CREATE TABLE IF NOT EXISTS attr_index (
+  tenant TEXT NOT NULL, pk INTEGER NOT NULL, name TEXT NOT NULL, num REAL, str TEXT);
+CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, name, num);
+CREATE INDEX IF NOT EXISTS attr_index_str ON attr_index (tenant, name, str);
+CREATE INDEX IF NOT EXISTS attr_index_pk ON attr_index (pk);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (id, minx, maxx, miny, maxy, +pk, +name);
+CREATE TABLE IF NOT EXISTS history (
+  tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL, instance_id TEXT NOT NULL,
+  dataset_id TEXT NOT NULL, observed_at REAL, modified_at REAL NOT NULL, deleted INTEGER NOT NULL,
+  num REAL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS history_observed ON history (tenant, entity_id, attr, observed_at);
+CREATE INDEX IF NOT EXISTS history_modified ON history (tenant, entity_id, attr, modified_at);
+CREATE INDEX IF NOT EXISTS history_instance ON history (tenant, entity_id, instance_id);
+CREATE TABLE IF NOT EXISTS temporal_entities (
+  tenant TEXT NOT NULL, entity_id TEXT NOT NULL, types TEXT NOT NULL, scopes TEXT,
+  created_at REAL, modified_at REAL, deleted_at REAL, PRIMARY KEY (tenant, entity_id));
+CREATE TABLE IF NOT EXISTS contexts (
+  id TEXT PRIMARY KEY, url TEXT, kind TEXT NOT NULL, data TEXT, created_at REAL,
+  last_usage REAL, hits INTEGER);
+CREATE INDEX IF NOT EXISTS contexts_url ON contexts (url);
+"""
+
+
+class _Conn:
+    """Adapter with the shared code's async primitives over a sqlite3 connection."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.db.execute(sql, params).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, params).fetchall()
+
+
+class SqliteStore(SqlStore):
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.db: sqlite3.Connection | None = None
+        self._conn: _Conn | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        from smartseoul.hub.store.sqlfilter import register_sqlite_functions
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # WAL lets readers run beside the writer; NORMAL sync in WAL mode survives a process
+        # crash (kill -9) without losing committed transactions.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute("PRAGMA cache_size=-65536")
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute("PRAGMA mmap_size=268435456")
+        db.executescript(SCHEMA)
+        register_sqlite_functions(db)
+        self.db = db
+        self._conn = _Conn(db)
+
+    async def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[_Conn]:
+        assert self._conn is not None, "store not open"
+        yield self._conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[_Conn]:
+        assert self._conn is not None and self.db is not None, "store not open"
+        async with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    async def insert_entity_rows(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
+        db = conn.db
+        pks = []
+        for row in rows:
+            cur = db.execute(
+                "INSERT INTO entities (tenant, id, data, created_at, modified_at) VALUES (?,?,?,?,?)",
+                row,
+            )
+            pks.append(cur.lastrowid)
+        return pks
+
+    async def insert_geo_rows(self, conn: Any, tenant: str, rows: list[tuple[Any, ...]]) -> None:
+        await conn.executemany(
+            "INSERT INTO geo_rtree (id, minx, maxx, miny, maxy, pk, name) VALUES (?,?,?,?,?,?,?)",
+            [
+                (pk * GEO_SLOTS + n, x0, x1, y0, y1, pk, name)
+                for pk, n, name, x0, y0, x1, y1 in rows
+            ],
+        )
+
+    async def delete_geo_rows(self, conn: Any, pks: list[int]) -> None:
+        for pk in pks:
+            await conn.execute(
+                "DELETE FROM geo_rtree WHERE id BETWEEN ? AND ?",
+                [pk * GEO_SLOTS, pk * GEO_SLOTS + GEO_SLOTS - 1],
+            )
+
+    def geo_candidates(
+        self, tenant: str, name: str, box: tuple[float, float, float, float]
+    ) -> tuple[str, list[Any]]:
+        minx, miny, maxx, maxy = box
+        return (
+            "SELECT pk FROM geo_rtree WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ? AND name = ?",
+            [minx, maxx, miny, maxy, name],
+        )
+
+    def regex_sql(self, column: str) -> str:
+        return f"{column} REGEXP ?"

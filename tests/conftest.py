@@ -1,0 +1,102 @@
+"""Shared fixtures: real SQLite files, the real PostgreSQL, and a real HTTP server per backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from smartseoul.app import create_app
+from smartseoul.config import Settings
+
+POSTGRES_URL = os.environ.get("SMARTSEOUL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MQTT_HOST = os.environ.get("SMARTSEOUL_TEST_MQTT_HOST", "127.0.0.1")
+REQUIRE = os.environ.get("SMARTSEOUL_REQUIRE_SERVICES") == "1"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def service_missing(reason: str) -> None:
+    """Skip with a reason; in CI (SMARTSEOUL_REQUIRE_SERVICES=1) a missing service fails instead."""
+    if REQUIRE:
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_store(backend: str, tmp_path: Path):
+    if backend == "sqlite":
+        from smartseoul.hub.store.sqlite import SqliteStore
+
+        return SqliteStore(tmp_path / "hub.db")
+    if not postgres_available():
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    from smartseoul.hub.store.postgres import PostgresStore
+
+    return PostgresStore(POSTGRES_URL, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=4)
+
+
+class Hub:
+    """A running hub: base URL, an HTTP client and the backend name."""
+
+    def __init__(self, base: str, backend: str, store):
+        self.base = base
+        self.api = base + "/ngsi-ld/v1"
+        self.backend = backend
+        self.store = store
+        self.http = httpx.Client(base_url=self.api, timeout=30)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
+    store = make_store(backend, tmp_path)
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, port=port, max_limit=1000)
+    app = create_app(settings, store=store)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("hub server did not start")
+        time.sleep(0.02)
+    hub = Hub(f"http://127.0.0.1:{port}", backend, store)
+    try:
+        yield hub
+    finally:
+        hub.http.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+        if backend == "postgres":
+            import asyncio
+
+            asyncio.run(store.drop())

@@ -1,0 +1,276 @@
+"""/temporal/entities over real HTTP, on SQLite and PostgreSQL (clauses 6.18 to 6.22, 6.24)."""
+
+from __future__ import annotations
+
+import pytest
+
+from smartseoul.hub.api import temporal as temporal_api
+
+VEHICLE = "urn:ngsi-ld:Vehicle:B9211"
+LD = {"Content-Type": "application/ld+json"}
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+BETWEEN = {
+    "timerel": "between",
+    "timeAt": "2018-08-01T12:00:00Z",
+    "endTimeAt": "2018-08-01T13:00:00Z",
+}
+
+
+def speed(value, at, **extra):
+    return {"type": "Property", "value": value, "observedAt": at, **extra}
+
+
+def create_vehicle(hub, entity_id=VEHICLE, **attrs):
+    body = {
+        "id": entity_id,
+        "type": "Vehicle",
+        "speed": [
+            speed(120, "2018-08-01T12:03:00Z"),
+            speed(80, "2018-08-01T12:05:00Z"),
+            speed(100, "2018-08-01T12:07:00Z"),
+        ],
+        **attrs,
+    }
+    response = hub.http.post("/temporal/entities", json=body)
+    assert response.status_code == 201, response.text
+    return response
+
+
+def get(hub, path, **params):
+    response = hub.http.get(path, params=params)
+    assert response.status_code in (200, 206), response.text
+    return response.json()
+
+
+def test_create_then_retrieve_normalized(hub):
+    response = create_vehicle(hub)
+    assert response.headers["Location"] == f"/ngsi-ld/v1/temporal/entities/{VEHICLE}"
+    out = get(hub, f"/temporal/entities/{VEHICLE}")
+    assert out["id"] == VEHICLE and out["type"] == "Vehicle"
+    instances = out["speed"]
+    assert [i["value"] for i in instances] == [120, 80, 100]
+    assert all(i["instanceId"].startswith("urn:ngsi-ld:") for i in instances)
+    assert {k for i in instances for k in i} == {"type", "value", "observedAt", "instanceId"}
+    assert len({i["instanceId"] for i in instances}) == 3
+
+
+def test_upsert_adds_instances_and_types(hub):
+    create_vehicle(hub)
+    more = {"id": VEHICLE, "type": "Bus", "speed": [speed(60, "2018-08-01T12:09:00Z")]}
+    assert hub.http.post("/temporal/entities", json=more).status_code == 204
+    out = get(hub, f"/temporal/entities/{VEHICLE}")
+    assert out["type"] == ["Vehicle", "Bus"]
+    assert [i["value"] for i in out["speed"]] == [120, 80, 100, 60]
+
+
+def test_simplified_and_time_filters(hub):
+    create_vehicle(hub)
+    path = f"/temporal/entities/{VEHICLE}"
+    out = get(hub, path, format="temporalValues", **BETWEEN)
+    assert out == {
+        "id": VEHICLE,
+        "type": "Vehicle",
+        "speed": {
+            "type": "Property",
+            "values": [
+                [120, "2018-08-01T12:03:00Z"],
+                [80, "2018-08-01T12:05:00Z"],
+                [100, "2018-08-01T12:07:00Z"],
+            ],
+        },
+    }
+    before = get(
+        hub, path, options="temporalValues", timerel="before", timeAt="2018-08-01T12:05:00Z"
+    )
+    assert before["speed"]["values"] == [[120, "2018-08-01T12:03:00Z"]]
+    after = get(hub, path, options="temporalValues", timerel="after", timeAt="2018-08-01T12:05:00Z")
+    assert [v for v, _ in after["speed"]["values"]] == [80, 100]  # timeAt is inclusive
+    last = get(hub, path, options="temporalValues", lastN="2")
+    assert [v for v, _ in last["speed"]["values"]] == [80, 100]
+
+
+def test_aggregated_values(hub):
+    create_vehicle(hub)
+    out = get(
+        hub,
+        f"/temporal/entities/{VEHICLE}",
+        format="aggregatedValues",
+        aggrMethods="max,avg",
+        aggrPeriodDuration="PT4M",
+        **BETWEEN,
+    )
+    p1 = ["2018-08-01T12:00:00.000000Z", "2018-08-01T12:04:00.000000Z"]
+    p2 = ["2018-08-01T12:04:00.000000Z", "2018-08-01T12:08:00.000000Z"]
+    assert out["speed"] == {
+        "type": "Property",
+        "max": [[120, *p1], [100, *p2]],
+        "avg": [[120.0, *p1], [90.0, *p2]],
+    }
+
+
+def test_aggregating_strings_is_an_invalid_request(hub):
+    create_vehicle(hub, name=[speed("Bus 9211", "2018-08-01T12:01:00Z")])
+    response = hub.http.get(
+        f"/temporal/entities/{VEHICLE}",
+        params={"format": "aggregatedValues", "aggrMethods": "avg", "attrs": "name", **BETWEEN},
+    )
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("InvalidRequest")
+
+
+def test_entity_writes_are_recorded(hub):
+    entity = {
+        "id": "urn:ngsi-ld:Vehicle:1",
+        "type": "Vehicle",
+        "speed": speed(10, "2018-08-01T12:00:00Z"),
+    }
+    assert hub.http.post("/entities", json=entity).status_code == 201
+    patch = {"speed": speed(20, "2018-08-01T12:10:00Z")}
+    assert hub.http.patch("/entities/urn:ngsi-ld:Vehicle:1/attrs", json=patch).status_code == 204
+    out = get(hub, "/temporal/entities/urn:ngsi-ld:Vehicle:1", options="temporalValues,sysAttrs")
+    assert out["speed"]["values"] == [[10, "2018-08-01T12:00:00Z"], [20, "2018-08-01T12:10:00Z"]]
+    normalized = get(hub, "/temporal/entities/urn:ngsi-ld:Vehicle:1", options="sysAttrs")
+    assert {"createdAt", "modifiedAt"} <= set(normalized) and "createdAt" in normalized["speed"][0]
+
+
+def test_query_temporal_entities(hub):
+    create_vehicle(hub)
+    late = {
+        "id": "urn:ngsi-ld:Vehicle:late",
+        "type": "Vehicle",
+        "speed": [speed(5, "2018-08-02T00:00:00Z")],
+    }
+    assert hub.http.post("/temporal/entities", json=late).status_code == 201
+    params = {
+        "type": "Vehicle",
+        "attrs": "speed",
+        "options": "temporalValues",
+        "count": "true",
+        **BETWEEN,
+    }
+    response = hub.http.get("/temporal/entities", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["NGSILD-Results-Count"] == "1"
+    assert [e["id"] for e in response.json()] == [VEHICLE]
+    filtered = get(hub, "/temporal/entities", q="speed>110", **params)
+    assert [e["id"] for e in filtered] == [VEHICLE]
+    assert get(hub, "/temporal/entities", q="speed>500", **params) == []
+    response = hub.http.get("/temporal/entities", params={"type": "Vehicle"})
+    assert response.status_code == 400 and "timerel" in response.json()["detail"]
+
+
+def test_query_temporal_via_post(hub):
+    create_vehicle(hub)
+    body = {
+        "type": "Query",
+        "entities": [{"type": "Vehicle"}],
+        "temporalQ": {"timerel": "after", "timeAt": "2018-08-01T12:04:00Z", "lastN": 1},
+        "@context": CORE,
+    }
+    response = hub.http.post(
+        "/temporal/entityOperations/query",
+        json=body,
+        params={"format": "temporalValues"},
+        headers=LD,
+    )
+    assert response.status_code == 200, response.text
+    (entity,) = response.json()
+    assert entity["speed"] == {"type": "Property", "values": [[100, "2018-08-01T12:07:00Z"]]}
+    assert entity["@context"] == CORE
+
+
+def test_modify_and_delete_instances(hub):
+    create_vehicle(hub)
+    path = f"/temporal/entities/{VEHICLE}"
+    first, second, third = get(hub, path)["speed"]
+    patch = {"speed": [speed(125, "2018-08-01T12:03:30Z")]}
+    response = hub.http.patch(f"{path}/attrs/speed/{first['instanceId']}", json=patch)
+    assert response.status_code == 204, response.text
+    assert hub.http.delete(f"{path}/attrs/speed/{second['instanceId']}").status_code == 204
+    out = get(hub, path)["speed"]
+    assert [(i["value"], i["observedAt"], i["instanceId"]) for i in out] == [
+        (125, "2018-08-01T12:03:30Z", first["instanceId"]),
+        (100, "2018-08-01T12:07:00Z", third["instanceId"]),
+    ]
+    missing = hub.http.delete(f"{path}/attrs/speed/{second['instanceId']}")
+    assert missing.status_code == 404
+    assert hub.http.patch(f"{path}/attrs/speed/not-a-uri", json=patch).status_code == 400
+
+
+def test_add_attrs_and_delete_attribute_and_entity(hub):
+    create_vehicle(hub)
+    path = f"/temporal/entities/{VEHICLE}"
+    gps = {"speed": [speed(7, "2018-08-01T12:01:00Z", datasetId="urn:ngsi-ld:Dataset:gps")]}
+    assert hub.http.post(f"{path}/attrs", json=gps).status_code == 204
+    out = get(hub, path, format="temporalValues")
+    assert [obj.get("datasetId") for obj in out["speed"]] == [None, "urn:ngsi-ld:Dataset:gps"]
+    only_gps = get(hub, path, format="temporalValues", datasetId="urn:ngsi-ld:Dataset:gps")
+    assert only_gps["speed"]["values"] == [[7, "2018-08-01T12:01:00Z"]]
+    assert hub.http.delete(f"{path}/attrs/speed").status_code == 204  # the default instances
+    assert get(hub, path)["speed"][0]["datasetId"] == "urn:ngsi-ld:Dataset:gps"
+    assert hub.http.delete(f"{path}/attrs/speed", params={"deleteAll": "true"}).status_code == 204
+    assert "speed" not in get(hub, path)
+    assert hub.http.delete(f"{path}/attrs/speed").status_code == 404
+    assert hub.http.delete(path).status_code == 204
+    assert hub.http.get(path).status_code == 404
+    assert hub.http.post(f"{path}/attrs", json=gps).status_code == 404
+
+
+def test_partial_content_when_instances_are_cut(hub, monkeypatch):
+    monkeypatch.setattr(temporal_api, "MAX_INSTANCES", 2)
+    create_vehicle(hub)
+    response = hub.http.get(f"/temporal/entities/{VEHICLE}", params=BETWEEN)
+    assert response.status_code == 206
+    assert [i["value"] for i in response.json()["speed"]] == [120, 80]
+    assert response.headers["Content-Range"] == (
+        "DateTime 2018-08-01T12:00:00.000000Z-2018-08-01T12:05:00.000000Z/*"
+    )
+    backwards = hub.http.get(f"/temporal/entities/{VEHICLE}", params={**BETWEEN, "lastN": "3"})
+    assert backwards.status_code == 206
+    assert [i["value"] for i in backwards.json()["speed"]] == [80, 100]
+    assert backwards.headers["Content-Range"].endswith("/3")
+
+
+def test_projection(hub):
+    create_vehicle(hub, name=[speed("Bus", "2018-08-01T12:01:00Z")])
+    path = f"/temporal/entities/{VEHICLE}"
+    assert set(get(hub, path, attrs="name")) == {"id", "type", "name"}
+    assert set(get(hub, path, pick="speed")) == {"speed"}
+    assert set(get(hub, path, omit="type,name")) == {"id", "speed"}
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "error"),
+    [
+        ({"timerel": "after"}, 400, "BadRequestData"),
+        ({"timerel": "after", "timeAt": "noon"}, 400, "BadRequestData"),
+        ({"format": "aggregatedValues", "aggrMethods": "median"}, 400, "BadRequestData"),
+        ({"lastN": "0"}, 400, "BadRequestData"),
+    ],
+)
+def test_bad_parameters(hub, params, status, error):
+    create_vehicle(hub)
+    response = hub.http.get(f"/temporal/entities/{VEHICLE}", params=params)
+    assert response.status_code == status
+    assert response.json()["type"].endswith(error)
+
+
+def test_errors_on_unknown_things(hub):
+    assert hub.http.get("/temporal/entities/urn:ngsi-ld:Vehicle:none").status_code == 404
+    assert hub.http.get("/temporal/entities/not-a-uri").status_code == 400
+    response = hub.http.get(f"/temporal/entities/{VEHICLE}", headers={"NGSILD-Tenant": "nobody"})
+    assert response.status_code == 404 and response.json()["type"].endswith("NonexistentTenant")
+    bad = {"id": VEHICLE, "type": "Vehicle", "speed": [speed(1, "yesterday")]}
+    assert hub.http.post("/temporal/entities", json=bad).status_code == 400
+    assert hub.http.post("/temporal/entities", json={"id": VEHICLE}).status_code == 400
+
+
+def test_json_ld_response_carries_the_context(hub):
+    create_vehicle(hub)
+    response = hub.http.get(
+        f"/temporal/entities/{VEHICLE}", headers={"Accept": "application/ld+json"}
+    )
+    assert response.headers["Content-Type"].startswith("application/ld+json")
+    assert response.json()["@context"] == CORE
+    plain = hub.http.get(f"/temporal/entities/{VEHICLE}")
+    assert 'rel="http://www.w3.org/ns/json-ld#context"' in plain.headers["Link"]
