@@ -265,7 +265,8 @@ class SqlStore:
     def build_where(self, query: EntityQuery, tenant: str) -> tuple[str, list[Any]]:
         from smartseoul.hub.store.sqlfilter import build_where
 
-        return build_where(query, tenant, self.dialect)
+        # The shared code writes ``?`` everywhere; the PostgreSQL adapter rewrites them.
+        return build_where(query, tenant, self.dialect, placeholder="?")
 
     # -- tenants ---------------------------------------------------------------
     async def tenant_exists(self, tenant: str) -> bool:
@@ -444,7 +445,7 @@ class SqlStore:
         self, tenant: str, query: EntityQuery
     ) -> tuple[list[TemporalEntityRow], int | None]:
         """Temporal entities by id, idPattern, type and scope; paged in creation order."""
-        from smartseoul.hub.query import matches_scope, matches_types
+        from smartseoul.hub.selection import matches_scope, matches_types
 
         sql = (
             "SELECT entity_id, types, scopes, created_at, modified_at, deleted_at "

@@ -1,0 +1,192 @@
+"""The Store contract, run on every backend (SQLite file and the real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from conftest import make_store
+from smartseoul.hub.entities import normalize_entity
+from smartseoul.hub.errors import BadRequestData
+from smartseoul.hub.geo import parse_geoquery
+from smartseoul.hub.query import parse_q
+from smartseoul.hub.selection import parse_type_expr
+from smartseoul.hub.store.base import EntityQuery, HistoryQuery, HistoryRow, TemporalEntityRow
+
+V = "https://uri.etsi.org/ngsi-ld/default-context/"
+NOW = "2026-01-01T00:00:00.000000Z"
+
+
+def expand(term: str) -> str:
+    if term == "location":
+        return "https://uri.etsi.org/ngsi-ld/location"
+    return term if ":" in term else V + term
+
+
+def entity(n: int, **extra) -> dict:
+    body = {
+        "id": f"urn:ngsi-ld:Sensor:{n:04d}",
+        "type": "Sensor" if n % 2 else "Gauge",
+        "temperature": {"type": "Property", "value": float(n), "unitCode": "CEL"},
+        "name": f"sensor {n}",
+        "location": {"type": "Point", "coordinates": [126.9 + n / 1000, 37.5 + n / 1000]},
+        **extra,
+    }
+    e = normalize_entity(body, expand, now=NOW)
+    e["createdAt"] = e["modifiedAt"] = NOW
+    return e
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path):
+    # One event loop per test: the PostgreSQL pool is bound to the loop it opened on.
+    global run
+    store = make_store(backend, tmp_path)
+    with asyncio.Runner() as runner:
+        run = runner.run
+        runner.run(store.open())
+        yield store
+        runner.run(store.close())
+        if backend == "postgres":
+            runner.run(store.drop())
+
+
+def run(coro):  # replaced by the fixture with its event loop's runner
+    raise RuntimeError("use the store fixture")
+
+
+async def _insert(store, entities, tenant=""):
+    async with store.transaction(tenant) as tx:
+        await tx.insert_entities(entities)
+
+
+def test_insert_get_replace_delete(store):
+    run(_insert(store, [entity(i) for i in range(10)]))
+    got = run(store.get_entity("", "urn:ngsi-ld:Sensor:0003"))
+    assert got["attrs"][V + "temperature"][0]["value"] == 3.0
+    assert run(store.get_entity("", "urn:ngsi-ld:Sensor:9999")) is None
+
+    async def replace():
+        async with store.transaction("") as tx:
+            e = await tx.get_entity("urn:ngsi-ld:Sensor:0003")
+            e["attrs"][V + "temperature"][0]["value"] = 99.5
+            await tx.replace_entities([e])
+
+    run(replace())
+    assert run(store.get_entity("", "urn:ngsi-ld:Sensor:0003"))["attrs"][V + "temperature"][0]["value"] == 99.5
+    # The index follows the replacement: the old value no longer matches, the new one does.
+    q_old = EntityQuery(q=parse_q("temperature==3", expand), count=True)
+    q_new = EntityQuery(q=parse_q("temperature==99.5", expand), count=True)
+    assert run(store.query_entities("", q_old))[1] == 0
+    assert [e["id"] for e in run(store.query_entities("", q_new))[0]] == ["urn:ngsi-ld:Sensor:0003"]
+
+    async def delete():
+        async with store.transaction("") as tx:
+            return await tx.delete_entities(["urn:ngsi-ld:Sensor:0003", "urn:ngsi-ld:Sensor:9999"])
+
+    assert run(delete()) == 1
+    assert run(store.query_entities("", q_new))[1] == 0
+    assert run(store.stats())["entities"] == 9
+
+
+def test_failed_transaction_writes_nothing(store):
+    async def failing():
+        async with store.transaction("") as tx:
+            await tx.insert_entities([entity(1)])
+            raise BadRequestData("boom")
+
+    with pytest.raises(BadRequestData):
+        run(failing())
+    assert run(store.get_entity("", "urn:ngsi-ld:Sensor:0001")) is None
+    assert run(store.stats())["entities"] == 0
+
+
+def test_query_order_paging_count_types(store):
+    run(_insert(store, [entity(i) for i in range(25)]))
+    query = EntityQuery(types=parse_type_expr("Sensor", expand), limit=5, offset=5, count=True)
+    rows, count = run(store.query_entities("", query))
+    assert count == 12
+    assert [e["id"] for e in rows] == [f"urn:ngsi-ld:Sensor:{n:04d}" for n in (11, 13, 15, 17, 19)]
+    both = EntityQuery(types=parse_type_expr("Sensor,Gauge", expand), limit=100)
+    assert len(run(store.query_entities("", both))[0]) == 25
+    ranged = EntityQuery(q=parse_q("temperature==3..6;name~=sensor.*", expand), limit=100)
+    assert [e["id"][-2:] for e in run(store.query_entities("", ranged))[0]] == ["03", "04", "05", "06"]
+
+
+def test_geo_prefilter_and_exact(store):
+    run(_insert(store, [entity(i) for i in range(50)]))
+    geo = parse_geoquery("near;maxDistance==1000", "Point", "[126.91,37.51]", None, expand)
+    rows, count = run(store.query_entities("", EntityQuery(geo=geo, limit=100, count=True)))
+    ids = {e["id"] for e in rows}
+    assert "urn:ngsi-ld:Sensor:0010" in ids
+    assert "urn:ngsi-ld:Sensor:0040" not in ids  # ~4.2 km away
+    assert count == len(rows) > 0
+
+
+def test_tenants_are_separate(store):
+    run(_insert(store, [entity(1)], tenant="gangnam"))
+    assert run(store.tenant_exists("gangnam"))
+    assert not run(store.tenant_exists("mapo"))
+    assert run(store.get_entity("", "urn:ngsi-ld:Sensor:0001")) is None
+    assert run(store.get_entity("gangnam", "urn:ngsi-ld:Sensor:0001")) is not None
+
+
+def test_history_rows_and_temporal_entities(store):
+    rows = [
+        HistoryRow(
+            entity_id="urn:ngsi-ld:Sensor:0001", attr=V + "temperature", instance_id=f"urn:i:{k}",
+            dataset_id="", observed_at=1_000.0 + k * 60, modified_at=5_000.0 + k,
+            data={"type": "Property", "value": k}, num=float(k),
+        )
+        for k in range(10)
+    ]
+
+    async def write():
+        async with store.transaction("") as tx:
+            await tx.append_history(rows)
+            await tx.upsert_temporal_entities(
+                [TemporalEntityRow("urn:ngsi-ld:Sensor:0001", [V + "Sensor"], [], 1000.0, 1540.0)]
+            )
+
+    run(write())
+    between = HistoryQuery(
+        entity_ids=["urn:ngsi-ld:Sensor:0001"], timerel="between", time_at=1_120.0, end_time_at=1_300.0
+    )
+    got = run(store.query_history("", between))
+    assert [r.num for r in got] == [2.0, 3.0, 4.0]
+    assert got[0].data == {"type": "Property", "value": 2}
+    before = HistoryQuery(entity_ids=["urn:ngsi-ld:Sensor:0001"], timerel="before", time_at=1_060.0)
+    assert [r.instance_id for r in run(store.query_history("", before))] == ["urn:i:0"]
+    listed, count = run(store.temporal_entities("", EntityQuery(types=parse_type_expr("Sensor", expand), count=True)))
+    assert count == 1 and listed[0].types == [V + "Sensor"]
+
+    async def delete_attr():
+        async with store.transaction("") as tx:
+            return await tx.delete_history("urn:ngsi-ld:Sensor:0001", attr=V + "temperature")
+
+    assert run(delete_attr()) == 10
+    assert run(store.query_history("", HistoryQuery(entity_ids=["urn:ngsi-ld:Sensor:0001"]))) == []
+
+
+def test_type_and_attribute_summaries(store):
+    run(_insert(store, [entity(i) for i in range(4)]))
+    types = run(store.type_summary(""))
+    assert types[V + "Sensor"]["@count"] == 2
+    assert types[V + "Gauge"][V + "temperature"] == 2
+    attrs = run(store.attribute_summary(""))
+    assert attrs[V + "name"]["count"] == 4
+    assert attrs[V + "name"]["types"] == {V + "Sensor", V + "Gauge"}
+    assert run(store.attribute_kinds("", "https://uri.etsi.org/ngsi-ld/location")) == {"GeoProperty"}
+
+
+def test_context_records(store):
+    record = {"id": "ctx-1", "url": "http://example.org/ctx.jsonld", "kind": "Cached",
+              "data": {"@context": {"a": "http://a/"}}, "created_at": 1.0, "last_usage": None, "hits": 0}
+    run(store.put_context(record))
+    assert run(store.get_context("ctx-1"))["data"] == {"@context": {"a": "http://a/"}}
+    assert run(store.get_context("http://example.org/ctx.jsonld"))["id"] == "ctx-1"
+    assert [r["id"] for r in run(store.list_contexts())] == ["ctx-1"]
+    assert run(store.delete_context("ctx-1"))
+    assert run(store.get_context("ctx-1")) is None
