@@ -64,7 +64,9 @@ def make_settings(host: str | None, port: int | None, data_dir: Path | None) -> 
     return Settings(**overrides)
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, *, workers: int = 1) -> None:
+    import os
+
     import uvicorn
 
     from smartseoul.app import create_app
@@ -74,10 +76,18 @@ def run_server(settings: Settings) -> None:
         logging.getLogger("smartseoul").warning(
             "listening on %s: the hub has no authentication yet, keep it behind a firewall", settings.host
         )
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=log_config,
-        access_log=False, server_header=False,
-    )
+    common: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "log_config": log_config,
+        "access_log": False, "server_header": False,
+    }
+    if workers > 1:
+        # Worker processes build their own app from the environment: pass the options on.
+        os.environ["SMARTSEOUL_DATA_DIR"] = str(settings.data_dir)
+        os.environ["SMARTSEOUL_HOST"] = settings.host
+        os.environ["SMARTSEOUL_PORT"] = str(settings.port)
+        uvicorn.run("smartseoul.app:create_app", factory=True, workers=workers, **common)
+    else:
+        uvicorn.run(create_app(settings), **common)
 
 
 @click.group(help="smartseoul: an open smart-city platform around an NGSI-LD city data hub.")
@@ -89,8 +99,10 @@ def main() -> None:
 @main.command(help="Serve the NGSI-LD API under /ngsi-ld/v1 (SQLite by default, PostgreSQL when "
               "SMARTSEOUL_DATABASE_URL=postgresql://... is set).")
 @server_options
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
-    run_server(make_settings(host, port, data_dir))
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes; they share the store (PostgreSQL recommended beyond one).")
+def serve(host: str | None, port: int | None, data_dir: Path | None, workers: int) -> None:
+    run_server(make_settings(host, port, data_dir), workers=workers)
 
 
 @main.command(help="Start the platform on SQLite with the demo city of Seoul loaded: 25 gu, air-quality "
