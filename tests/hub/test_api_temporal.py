@@ -7,7 +7,7 @@ import pytest
 from smartseoul.hub.api import temporal as temporal_api
 
 VEHICLE = "urn:ngsi-ld:Vehicle:B9211"
-LD = {"Content-Type": "application/ld+json"}
+LD = {"Content-Type": "application/ld+json", "Accept": "application/ld+json"}
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 BETWEEN = {
     "timerel": "between",
@@ -274,3 +274,33 @@ def test_json_ld_response_carries_the_context(hub):
     assert response.json()["@context"] == CORE
     plain = hub.http.get(f"/temporal/entities/{VEHICLE}")
     assert 'rel="http://www.w3.org/ns/json-ld#context"' in plain.headers["Link"]
+
+
+def test_geo_and_scope_queries_use_the_time_range(hub):
+    def point(lon, at):
+        geometry = {"type": "Point", "coordinates": [lon, 37.57]}
+        return {"type": "GeoProperty", "value": geometry, "observedAt": at}
+
+    body = {
+        "id": VEHICLE,
+        "type": "Vehicle",
+        "scope": "/Seoul/Jongno",
+        "location": [point(126.97, "2018-08-01T12:00:00Z"), point(127.5, "2018-08-01T14:00:00Z")],
+        "speed": [speed(10, "2018-08-01T12:00:00Z"), speed(20, "2018-08-01T14:00:00Z")],
+    }
+    assert hub.http.post("/temporal/entities", json=body).status_code == 201
+    near = {
+        "georel": "near;maxDistance==2000",
+        "geometry": "Point",
+        "coordinates": "[126.97,37.57]",
+        "type": "Vehicle",
+    }
+    noon = {"timerel": "before", "timeAt": "2018-08-01T13:00:00Z"}
+    later = {"timerel": "after", "timeAt": "2018-08-01T13:00:00Z"}
+    assert [e["id"] for e in get(hub, "/temporal/entities", **near, **noon)] == [VEHICLE]
+    assert get(hub, "/temporal/entities", **near, **later) == []
+    params = {"type": "Vehicle", "attrs": "speed,scope", "format": "temporalValues", **noon}
+    (entity,) = get(hub, "/temporal/entities", scopeQ="/Seoul/#", **params)
+    assert set(entity) == {"id", "type", "scope", "speed"}
+    assert entity["scope"]["values"][0][0] == "/Seoul/Jongno"
+    assert get(hub, "/temporal/entities", scopeQ="/Busan", **params) == []

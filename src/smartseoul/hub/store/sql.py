@@ -394,11 +394,9 @@ class SqlStore:
 
     # -- history ---------------------------------------------------------------
     async def query_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
-        column = {
-            "observedAt": "observed_at",
-            "modifiedAt": "modified_at",
-            "createdAt": "modified_at",
-        }.get(query.timeproperty, "observed_at")
+        # Clause 4.11. A history row is written when its instance is created or changed, at
+        # modified_at: createdAt and modifiedAt filter on it, deletedAt on it for deletion rows.
+        column = "observed_at" if query.timeproperty == "observedAt" else "modified_at"
         out: list[HistoryRow] = []
         ids = list(query.entity_ids)
         for start in range(0, len(ids), CHUNK):
@@ -411,13 +409,15 @@ class SqlStore:
             if query.attrs:
                 sql += f" AND attr IN ({marks(len(query.attrs))})"
                 params.extend(query.attrs)
-            if not query.include_deleted:
+            if query.timeproperty == "deletedAt":
+                sql += " AND deleted"
+            elif not query.include_deleted:
                 sql += " AND NOT deleted"
             if query.timerel == "before":
                 sql += f" AND {column} < ?"
                 params.append(query.time_at)
-            elif query.timerel == "after":
-                sql += f" AND {column} > ?"
+            elif query.timerel == "after":  # clause 4.11: an inclusive bound
+                sql += f" AND {column} >= ?"
                 params.append(query.time_at)
             elif query.timerel == "between":
                 sql += f" AND {column} >= ? AND {column} < ?"
