@@ -40,21 +40,20 @@ def entity(n: int, **extra) -> dict:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path):
-    # One event loop per test: the PostgreSQL pool is bound to the loop it opened on.
-    global run
-    store = make_store(backend, tmp_path)
+def run():
+    """One event loop per test: the PostgreSQL pool is bound to the loop it opened on."""
     with asyncio.Runner() as runner:
-        run = runner.run
-        runner.run(store.open())
-        yield store
-        runner.run(store.close())
-        if backend == "postgres":
-            runner.run(store.drop())
+        yield runner.run
 
 
-def run(coro):  # replaced by the fixture with its event loop's runner
-    raise RuntimeError("use the store fixture")
+@pytest.fixture
+def store(backend: str, tmp_path: Path, run):
+    store = make_store(backend, tmp_path)
+    run(store.open())
+    yield store
+    run(store.close())
+    if backend == "postgres":
+        run(store.drop())
 
 
 async def _insert(store, entities, tenant=""):
@@ -62,7 +61,7 @@ async def _insert(store, entities, tenant=""):
         await tx.insert_entities(entities)
 
 
-def test_insert_get_replace_delete(store):
+def test_insert_get_replace_delete(store, run):
     run(_insert(store, [entity(i) for i in range(10)]))
     got = run(store.get_entity("", "urn:ngsi-ld:Sensor:0003"))
     assert got["attrs"][V + "temperature"][0]["value"] == 3.0
@@ -91,7 +90,7 @@ def test_insert_get_replace_delete(store):
     assert run(store.stats())["entities"] == 9
 
 
-def test_failed_transaction_writes_nothing(store):
+def test_failed_transaction_writes_nothing(store, run):
     async def failing():
         async with store.transaction("") as tx:
             await tx.insert_entities([entity(1)])
@@ -103,7 +102,7 @@ def test_failed_transaction_writes_nothing(store):
     assert run(store.stats())["entities"] == 0
 
 
-def test_query_order_paging_count_types(store):
+def test_query_order_paging_count_types(store, run):
     run(_insert(store, [entity(i) for i in range(25)]))
     query = EntityQuery(types=parse_type_expr("Sensor", expand), limit=5, offset=5, count=True)
     rows, count = run(store.query_entities("", query))
@@ -115,7 +114,7 @@ def test_query_order_paging_count_types(store):
     assert [e["id"][-2:] for e in run(store.query_entities("", ranged))[0]] == ["03", "04", "05", "06"]
 
 
-def test_geo_prefilter_and_exact(store):
+def test_geo_prefilter_and_exact(store, run):
     run(_insert(store, [entity(i) for i in range(50)]))
     geo = parse_geoquery("near;maxDistance==1000", "Point", "[126.91,37.51]", None, expand)
     rows, count = run(store.query_entities("", EntityQuery(geo=geo, limit=100, count=True)))
@@ -125,7 +124,7 @@ def test_geo_prefilter_and_exact(store):
     assert count == len(rows) > 0
 
 
-def test_tenants_are_separate(store):
+def test_tenants_are_separate(store, run):
     run(_insert(store, [entity(1)], tenant="gangnam"))
     assert run(store.tenant_exists("gangnam"))
     assert not run(store.tenant_exists("mapo"))
@@ -133,7 +132,7 @@ def test_tenants_are_separate(store):
     assert run(store.get_entity("gangnam", "urn:ngsi-ld:Sensor:0001")) is not None
 
 
-def test_history_rows_and_temporal_entities(store):
+def test_history_rows_and_temporal_entities(store, run):
     rows = [
         HistoryRow(
             entity_id="urn:ngsi-ld:Sensor:0001", attr=V + "temperature", instance_id=f"urn:i:{k}",
@@ -170,7 +169,7 @@ def test_history_rows_and_temporal_entities(store):
     assert run(store.query_history("", HistoryQuery(entity_ids=["urn:ngsi-ld:Sensor:0001"]))) == []
 
 
-def test_type_and_attribute_summaries(store):
+def test_type_and_attribute_summaries(store, run):
     run(_insert(store, [entity(i) for i in range(4)]))
     types = run(store.type_summary(""))
     assert types[V + "Sensor"]["@count"] == 2
@@ -181,7 +180,7 @@ def test_type_and_attribute_summaries(store):
     assert run(store.attribute_kinds("", "https://uri.etsi.org/ngsi-ld/location")) == {"GeoProperty"}
 
 
-def test_context_records(store):
+def test_context_records(store, run):
     record = {"id": "ctx-1", "url": "http://example.org/ctx.jsonld", "kind": "Cached",
               "data": {"@context": {"a": "http://a/"}}, "created_at": 1.0, "last_usage": None, "hits": 0}
     run(store.put_context(record))

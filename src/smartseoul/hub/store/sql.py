@@ -118,8 +118,8 @@ class SqlTx:
         return out
 
     async def _write_indexes(self, pairs: Sequence[tuple[int, Entity]]) -> None:
-        attr_rows = []
-        geo = []
+        attr_rows: list[tuple[str, int, str, float | None, str | None]] = []
+        geo: list[tuple[Any, ...]] = []
         for pk, entity in pairs:
             attr_rows.extend(
                 (self.tenant, pk, name, num, text) for name, num, text in index_rows(entity)
