@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -74,12 +75,9 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
-    store = make_store(backend, tmp_path)
-    port = free_port()
-    settings = Settings(data_dir=tmp_path, port=port, max_limit=1000)
-    app = create_app(settings, store=store)
+@contextmanager
+def running(app, port: int) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1:port in a thread; yields the base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -89,14 +87,26 @@ def hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
         if time.time() > deadline or not thread.is_alive():
             raise RuntimeError("hub server did not start")
         time.sleep(0.02)
-    hub = Hub(f"http://127.0.0.1:{port}", backend, store)
     try:
-        yield hub
+        yield f"http://127.0.0.1:{port}"
     finally:
-        hub.http.close()
         server.should_exit = True
         thread.join(timeout=10)
-        if backend == "postgres":
-            import asyncio
 
-            asyncio.run(store.drop())
+
+@pytest.fixture
+def hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
+    store = make_store(backend, tmp_path)
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, port=port, max_limit=1000)
+    app = create_app(settings, store=store)
+    with running(app, port) as base:
+        hub = Hub(base, backend, store)
+        try:
+            yield hub
+        finally:
+            hub.http.close()
+    if backend == "postgres":
+        import asyncio
+
+        asyncio.run(store.drop())
