@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smartseoul.hub.errors import BadRequestData, TooComplexQuery
-from smartseoul.hub.query import And, Or
+from smartseoul.hub.expressions import And, Or
 from smartseoul.hub.selection import (
     ANY_TYPE,
     Projection,
@@ -76,7 +76,9 @@ def test_scope_syntax_errors(text: str) -> None:
 
 def test_projection() -> None:
     """Clause 4.21 examples 1 to 3; id, type and scope are entity members."""
-    assert parse_projection("temperature", expand) == Projection(frozenset(), {E + "temperature": None})
+    assert parse_projection("temperature", expand) == Projection(
+        frozenset(), {E + "temperature": None}
+    )
     both = parse_projection("temperature|humidity,id", expand)
     assert list(both.attrs) == [E + "temperature", E + "humidity"]
     assert both.members == {"id"} and "id" in both and E + "humidity" in both

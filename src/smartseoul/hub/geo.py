@@ -22,7 +22,7 @@ from shapely.geometry import shape
 from shapely.ops import nearest_points
 
 from smartseoul.hub.errors import BadRequestData
-from smartseoul.hub.query import Expand
+from smartseoul.hub.expressions import Expand
 
 DEFAULT_GEOPROPERTY = "https://uri.etsi.org/ngsi-ld/location"
 GEORELS = ("near", "within", "contains", "intersects", "equals", "disjoint", "overlaps")
@@ -77,10 +77,25 @@ class GeoQuery:
         Entities without the geoproperty never match (clause 4.10).
         """
         for instance in entity.get("attrs", {}).get(self.geoproperty, ()):
-            target = _target_geometry(instance.get("value"))
+            value = instance.get("value")
+            point = _point(value)
+            if point is not None and self.georel in _POINT_TESTS:
+                if _POINT_TESTS[self.georel](self, *point):
+                    return True
+                continue
+            target = _target_geometry(value)
             if target is not None and not target.is_empty and self._holds(target):
                 return True
         return False
+
+    def _near_point(self, x: float, y: float) -> bool:
+        if self._reference.geom_type != "Point":
+            return self._holds(shapely.Point(x, y))
+        distance = haversine(self._reference.x, self._reference.y, x, y)
+        if self.max_distance is not None:
+            return distance <= self.max_distance
+        assert self.min_distance is not None
+        return distance > self.min_distance
 
     def _holds(self, target: Any) -> bool:
         try:
@@ -96,9 +111,6 @@ class GeoQuery:
 
     def distance(self, target: Any) -> float:
         """Metres between the reference geometry and a shapely geometry (module docstring)."""
-        reference = self._reference
-        if reference.geom_type == target.geom_type == "Point":
-            return haversine(reference.x, reference.y, target.x, target.y)
         near, far = nearest_points(self._projected, _project(target, self._origin))
         (x1, y1), (x2, y2) = _unproject(near, self._origin), _unproject(far, self._origin)
         return haversine(x1, y1, x2, y2)
@@ -213,6 +225,27 @@ def _check_coordinates(value: Any, depth: int, geometry: str) -> str | None:
     if geometry.endswith("LineString") and depth == 1 and len(value) < 2:
         return "each line needs 2 or more positions"
     return next(filter(None, (_check_coordinates(v, depth - 1, geometry) for v in value)), None)
+
+
+# Point targets, the common case, skip building a shapely geometry.
+_POINT_TESTS = {
+    "near": GeoQuery._near_point,
+    "within": lambda query, x, y: bool(shapely.contains_xy(query._reference, x, y)),
+    "intersects": lambda query, x, y: bool(shapely.intersects_xy(query._reference, x, y)),
+}
+
+
+def _point(value: Any) -> tuple[float, float] | None:
+    """(x, y) of a GeoJSON Point object, or None for anything else."""
+    if not isinstance(value, dict) or value.get("type") != "Point":
+        return None
+    position = value.get("coordinates")
+    if not isinstance(position, list) or len(position) not in (2, 3):
+        return None
+    x, y = position[0], position[1]
+    if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, int | float):
+        return None
+    return (float(x), float(y)) if isinstance(y, int | float) else None
 
 
 def _target_geometry(value: Any) -> Any:

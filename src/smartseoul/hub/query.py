@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -48,12 +48,8 @@ from typing import Any
 
 import orjson
 
-from smartseoul.hub.errors import BadRequestData, NgsiError, OperationNotSupported, TooComplexQuery
-
-Expand = Callable[[str], str]
-
-MAX_DEPTH = 16  # nested parentheses before TooComplexQuery
-MAX_TERMS = 128  # query terms before TooComplexQuery
+from smartseoul.hub.errors import BadRequestData, NgsiError, OperationNotSupported
+from smartseoul.hub.expressions import And, BooleanParser, Expand, Or
 
 # NGSI-LD members an attribute path may end in: never expanded (clause 4.9, example 8).
 MEMBERS = frozenset(
@@ -81,20 +77,6 @@ _FRACTION_START = re.compile(r"[0-9]{1,6}Z")
 TEMPORAL_SECONDS = {"DateTime": 19, "Time": 8}
 ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _OPERATORS = ("!~=", "==", "!=", ">=", "<=", "~=", ">", "<")
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    """All items hold (``;``)."""
-
-    items: tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    """At least one item holds (``|``; also ``,`` in type and scope selections)."""
-
-    items: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,82 +177,6 @@ def parse_q(text: str, expand: Expand, *, expand_values: Collection[str] = ()) -
                           vocab=('https://example.org/Mercedes',))))
     """
     return _QParser(text, expand, frozenset(expand_values)).parse()
-
-
-class BooleanParser:
-    """Recursive descent over ``term (; term)* (| ...)*`` with parentheses; ``;`` binds tighter.
-
-    Subclasses read one term at ``self.pos`` in ``term()``. Shared by the q, entity type and
-    scope languages, which combine terms with the same operators (clauses 4.9, 4.17, 4.19).
-    """
-
-    what = "q"
-    or_chars = "|"
-
-    def __init__(self, text: str):
-        self.text = text
-        self.pos = 0
-        self.terms = 0
-
-    def parse(self) -> Any:
-        if not self.text or not self.text.strip():
-            raise BadRequestData(f"{self.what}: empty expression")
-        node = self._or(0)
-        if self.peek():
-            raise self.error(f"unexpected {self.peek()!r}")
-        return node
-
-    def error(self, problem: str) -> BadRequestData:
-        return BadRequestData(f"{self.what}: {problem} at position {self.pos} in {self.text!r}")
-
-    def peek(self) -> str:
-        """The next character after whitespace, or '' at the end."""
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-        return self.text[self.pos : self.pos + 1]
-
-    def term(self) -> Any:
-        raise NotImplementedError  # pragma: no cover - every subclass reads its own terms
-
-    def _or(self, depth: int) -> Any:
-        items = [self._and(depth)]
-        while self.peek() and self.peek() in self.or_chars:
-            self.pos += 1
-            items.append(self._and(depth))
-        return _combine(Or, items)
-
-    def _and(self, depth: int) -> Any:
-        items = [self._primary(depth)]
-        while self.peek() == ";":
-            self.pos += 1
-            items.append(self._primary(depth))
-        return _combine(And, items)
-
-    def _primary(self, depth: int) -> Any:
-        if self.peek() == "(":
-            if depth >= MAX_DEPTH:
-                raise TooComplexQuery(f"{self.what}: more than {MAX_DEPTH} nested parentheses")
-            self.pos += 1
-            node = self._or(depth + 1)
-            if self.peek() != ")":
-                raise self.error("missing ')'")
-            self.pos += 1
-            return node
-        self.terms += 1
-        if self.terms > MAX_TERMS:
-            raise TooComplexQuery(f"{self.what}: more than {MAX_TERMS} terms")
-        if not self.peek():
-            raise self.error("missing term")
-        return self.term()
-
-
-def _combine(kind: type, items: list[Any]) -> Any:
-    if len(items) == 1:
-        return items[0]
-    flat: list[Any] = []
-    for item in items:
-        flat.extend(item.items if isinstance(item, kind) else (item,))
-    return kind(tuple(flat))
 
 
 class _QParser(BooleanParser):

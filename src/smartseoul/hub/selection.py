@@ -1,7 +1,7 @@
 """Entity type selection (clause 4.17), scope queries (clause 4.19), attribute projection (4.21).
 
 Type and scope selections reuse the ``And``/``Or`` nodes and the boolean parser of
-``hub.query`` (the clauses say their operators are those of the query language), with
+``hub.expressions`` (the clauses say their operators are those of the query language), with
 ``,`` as an alternative ``|``. Leaves are expanded type IRIs (``str``) and ``ScopePattern``.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartseoul.hub.errors import BadRequestData, TooComplexQuery
-from smartseoul.hub.query import MAX_DEPTH, And, BooleanParser, Expand, Or
+from smartseoul.hub.expressions import MAX_DEPTH, And, BooleanParser, Expand, Or, TextReader
 
 _TERM = re.compile(r"[^\s,;|()]+")  # a type or scope between operators
 _ATTR = re.compile(r"[^\s,|{}]+")  # an attribute name in a projection
@@ -174,37 +174,26 @@ def parse_projection(text: str, expand: Expand) -> Projection:
     parser = _ProjectionParser(text, expand)
     if not text.strip():
         raise BadRequestData("projection: empty attribute list")
-    projection = parser.projection(0)
+    projection = parser.projection()
     if parser.peek():
         raise parser.error(f"unexpected {parser.peek()!r}")
     return projection
 
 
-class _ProjectionParser(BooleanParser):
+class _ProjectionParser(TextReader):
     what = "projection"
 
     def __init__(self, text: str, expand: Expand):
         super().__init__(text)
         self.expand = expand
+        self.depth = 0
 
-    def projection(self, depth: int) -> Projection:
-        if depth > MAX_DEPTH:
-            raise TooComplexQuery(f"projection: more than {MAX_DEPTH} nested braces")
+    def projection(self) -> Projection:
+        """ProjectionTerm *(orOp ProjectionTerm), both '|' and ',' being or (clause 4.21)."""
         members: set[str] = set()
         attrs: dict[str, Projection | None] = {}
         while True:
-            match = _ATTR.match(self.text, self.pos) if self.peek() else None
-            if not match:
-                raise self.error("expected an attribute name")
-            self.pos = match.end()
-            name = match.group()
-            nested = None
-            if self.peek() == "{":
-                self.pos += 1
-                nested = self.projection(depth + 1)
-                if self.peek() != "}":
-                    raise self.error("missing '}'")
-                self.pos += 1
+            name, nested = self.term()
             if name in ENTITY_MEMBERS and nested is None:
                 members.add(name)
             else:
@@ -212,3 +201,22 @@ class _ProjectionParser(BooleanParser):
             if not self.peek() or self.peek() not in "|,":
                 return Projection(frozenset(members), attrs)
             self.pos += 1
+
+    def term(self) -> tuple[str, Projection | None]:
+        """AttrName, optionally followed by {ProjectionTerm} for linked entities."""
+        match = _ATTR.match(self.text, self.pos) if self.peek() else None
+        if not match:
+            raise self.error("expected an attribute name")
+        self.pos = match.end()
+        if self.peek() != "{":
+            return match.group(), None
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise TooComplexQuery(f"projection: more than {MAX_DEPTH} nested braces")
+        self.pos += 1
+        nested = self.projection()
+        if self.peek() != "}":
+            raise self.error("missing '}'")
+        self.pos += 1
+        self.depth -= 1
+        return match.group(), nested

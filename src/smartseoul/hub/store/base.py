@@ -93,7 +93,7 @@ class EntityQuery:
     types: Any = None  # hub.query type expression tree, or None
     attrs: Sequence[str] | None = None  # entities having at least one of these attributes
     q: Any = None  # hub.query q tree, or None
-    geo: Any = None  # hub.query.GeoQuery, or None
+    geo: Any = None  # hub.geo.GeoQuery, or None
     scope_q: Any = None  # hub.query scopeQ tree, or None
     limit: int = 20
     offset: int = 0

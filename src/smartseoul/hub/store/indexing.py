@@ -1,30 +1,22 @@
-"""Index rows derived from a stored entity: shared by both store backends.
+"""Index rows derived from a stored entity, shared by both store backends.
 
-The row convention is the one ``hub.store.base`` documents for ``attr_index`` and the
-geometry index; ``hub.store.sqlfilter`` relies on it.
+``attr_index`` rows come from ``sqlfilter.index_rows``, next to the SQL that reads them;
+this module adds the geometry bounding boxes and the number kept with each history row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from smartseoul.hub.entities import NGSI_NULL, VALUE_KEY
+from smartseoul.hub.geo import geometry_bbox
+from smartseoul.hub.store.sqlfilter import index_rows
 
-
-def index_rows(entity: dict[str, Any]) -> list[tuple[str, float | None, str | None]]:
-    """``(name, num, str)`` rows for one entity: types, scopes, then attribute instances."""
-    rows: list[tuple[str, float | None, str | None]] = [("@type", None, t) for t in entity["type"]]
-    rows.extend(("@scope", None, s) for s in entity.get("scope", ()))
-    for name, instances in entity["attrs"].items():
-        for inst in instances:
-            num, text = scalar_of(inst)
-            rows.append((name, num, text))
-    return rows
+__all__ = ["geo_rows", "index_rows", "scalar_of"]
 
 
 def scalar_of(inst: dict[str, Any]) -> tuple[float | None, str | None]:
-    """The indexable scalar of an instance: a number in ``num``, anything else scalar in ``str``."""
+    """The instance's value as ``(number, text)``: history keeps the number for aggregation."""
     value = inst.get(VALUE_KEY.get(inst.get("type", "Property"), "value"))
     if value is None or value == NGSI_NULL:
         return None, None
@@ -47,28 +39,3 @@ def geo_rows(entity: dict[str, Any]) -> list[tuple[str, float, float, float, flo
                 if box is not None:
                     rows.append((name, *box))
     return rows
-
-
-def geometry_bbox(geometry: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    xs: list[float] = []
-    ys: list[float] = []
-    for x, y in _positions(geometry):
-        xs.append(x)
-        ys.append(y)
-    if not xs:
-        return None
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def _positions(geometry: dict[str, Any]) -> Iterator[tuple[float, float]]:
-    if geometry.get("type") == "GeometryCollection":
-        for part in geometry.get("geometries", ()):
-            yield from _positions(part)
-        return
-    stack: list[Any] = [geometry.get("coordinates")]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list) and item and isinstance(item[0], int | float):
-            yield float(item[0]), float(item[1])
-        elif isinstance(item, list):
-            stack.extend(item)

@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS entities (
   pk BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL, data JSONB NOT NULL,
   created_at TEXT NOT NULL, modified_at TEXT NOT NULL, UNIQUE (tenant, id));
 CREATE TABLE IF NOT EXISTS attr_index (
-  tenant TEXT NOT NULL, pk BIGINT NOT NULL, name TEXT NOT NULL, num DOUBLE PRECISION, str TEXT);
+  tenant TEXT NOT NULL, pk BIGINT NOT NULL, name TEXT NOT NULL, num DOUBLE PRECISION,
+  str TEXT COLLATE "C");
 CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, name, num);
 CREATE INDEX IF NOT EXISTS attr_index_str ON attr_index (tenant, name, str);
 CREATE INDEX IF NOT EXISTS attr_index_pk ON attr_index (pk);
