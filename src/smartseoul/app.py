@@ -15,14 +15,20 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartseoul import __version__
 from smartseoul.config import Settings
 from smartseoul.hub.api import routes as hub_routes
 from smartseoul.hub.broker import Broker
-from smartseoul.hub.errors import HttpStatusOnly, InternalError, InvalidRequest, NgsiError, ResourceNotFound
+from smartseoul.hub.errors import (
+    HttpStatusOnly,
+    InternalError,
+    InvalidRequest,
+    NgsiError,
+    ResourceNotFound,
+)
 from smartseoul.hub.jsonld import ContextResolver
 from smartseoul.hub.store.base import Store
 
@@ -40,39 +46,89 @@ def make_store(settings: Settings) -> Store:
     return SqliteStore(settings.sqlite_path)
 
 
-def problem_response(err: NgsiError) -> Response:
-    return Response(orjson.dumps(err.problem()), status_code=err.status, media_type="application/json")
+def tenant_header(request: Request | None) -> dict[str, str] | None:
+    """Clause 6.3.14: an NGSILD-Tenant request header is echoed in every response."""
+    tenant = request.headers.get("ngsild-tenant") if request is not None else None
+    return {"NGSILD-Tenant": tenant} if tenant else None
+
+
+def problem_response(err: NgsiError, request: Request | None = None) -> Response:
+    return Response(
+        orjson.dumps(err.problem()), status_code=err.status, media_type="application/json",
+        headers=tenant_header(request),
+    )  # fmt: skip
 
 
 async def ngsi_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NgsiError)
-    return problem_response(exc)
+    return problem_response(exc, request)
 
 
 async def status_only(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HttpStatusOnly)
+    headers = tenant_header(request)
     if exc.body is not None:
-        return Response(orjson.dumps(exc.body), status_code=exc.status, media_type="application/json")
-    return Response(status_code=exc.status)
+        return Response(
+            orjson.dumps(exc.body), status_code=exc.status, media_type="application/json",
+            headers=headers,
+        )  # fmt: skip
+    return Response(status_code=exc.status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return problem_response(ResourceNotFound(f"No resource at {request.url.path}"))
+        return problem_response(ResourceNotFound(f"No resource at {request.url.path}"), request)
     if exc.status_code == 405:
+        headers = {**(exc.headers or {}), "Allow": allowed_methods(request, exc)}
+        headers.update(tenant_header(request) or {})
         return Response(
-            orjson.dumps({"type": "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest", "title": "Method not allowed",
-                          "status": 405, "detail": f"{request.method} is not allowed on {request.url.path}"}),
-            status_code=405, headers=exc.headers, media_type="application/json",
+            orjson.dumps(
+                {
+                    "type": "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest",
+                    "title": "Method not allowed",
+                    "status": 405,
+                    "detail": f"{request.method} is not allowed on {request.url.path}",
+                }
+            ),
+            status_code=405,
+            headers=headers,
+            media_type="application/json",
         )
     err = InvalidRequest(str(exc.detail), status=exc.status_code)
-    return problem_response(err)
+    return problem_response(err, request)
+
+
+def allowed_methods(request: Request, exc: HTTPException) -> str:
+    """Every method some route offers on this path (IETF RFC 7231 6.5.5, clause 6.3.2).
+
+    Starlette's 405 names only the first route matching the path; NGSI-LD resources
+    have one route per method.
+    """
+    methods: set[str] = set()
+
+    def walk(routes: list[Any], scope: dict[str, Any]) -> None:
+        for route in routes:
+            match, child = route.matches(scope)
+            if match == Match.NONE:
+                continue
+            if isinstance(route, Mount):
+                walk(route.routes, {**scope, **child})
+            elif getattr(route, "methods", None):
+                methods.update(route.methods)
+
+    # A fresh scope: routing has already moved root_path into the Mount.
+    scope = request.scope
+    walk(request.app.routes, {"type": "http", "path": scope["path"], "root_path": "",
+                              "method": scope["method"], "path_params": {}})  # fmt: skip
+    if not methods:
+        return (exc.headers or {}).get("Allow", "")
+    return ", ".join(sorted(methods))
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(InternalError(f"{type(exc).__name__}: {exc}"))
+    return problem_response(InternalError(f"{type(exc).__name__}: {exc}"), request)
 
 
 class Metrics:
@@ -80,9 +136,17 @@ class Metrics:
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry):
         self.app = app
-        self.requests = Counter("smartseoul_http_requests_total", "HTTP requests", ["method", "status"], registry=registry)
+        self.requests = Counter(
+            "smartseoul_http_requests_total",
+            "HTTP requests",
+            ["method", "status"],
+            registry=registry,
+        )
         self.latency = Histogram(
-            "smartseoul_http_request_seconds", "HTTP request latency", ["method"], registry=registry,
+            "smartseoul_http_request_seconds",
+            "HTTP request latency",
+            ["method"],
+            registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
@@ -125,7 +189,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def health(request: Request) -> Response:
         stats = await store.stats()
         return Response(
-            orjson.dumps({"status": "ok", "version": __version__, "backend": store.dialect, **stats}),
+            orjson.dumps(
+                {"status": "ok", "version": __version__, "backend": store.dialect, **stats}
+            ),
             media_type="application/json",
         )
 

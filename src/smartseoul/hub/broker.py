@@ -19,9 +19,10 @@ from smartseoul.hub.entities import (
     VALUE_KEY,
     check_entity_id,
     check_name,
+    check_scopes,
     epoch,
     expand_types,
-    check_scopes,
+    is_uri,
     normalize_attribute,
     normalize_attrs,
     normalize_entity,
@@ -286,7 +287,9 @@ class Broker:
         result = UpdateResult()
         async with self.store.transaction(tenant) as tx:
             change = Change(await self._load(tx, entity_id), now_text, now)
-            self._apply_types_scope(change.entity, fragment, expand)
+            self._apply_types_scope(
+                change.entity, fragment, expand, scope="replace" if overwrite else "add"
+            )
             for name, instances in attrs.items():
                 done = False
                 for inst in instances:
@@ -313,7 +316,7 @@ class Broker:
         result = UpdateResult()
         async with self.store.transaction(tenant) as tx:
             change = Change(await self._load(tx, entity_id), now_text, now)
-            self._apply_types_scope(change.entity, fragment, expand)
+            self._apply_types_scope(change.entity, fragment, expand, scope="existing")
             for name, instances in attrs.items():
                 for inst in instances:
                     if _is_null(inst):
@@ -333,33 +336,47 @@ class Broker:
     async def partial_update_attr(
         self, tenant: str, entity_id: str, attr: str, body: Any, expand: Expand
     ) -> None:
-        """Clause 5.6.4: change members of one existing attribute instance."""
+        """Clause 5.6.4: partial update patch (5.5.8) of one existing attribute instance.
+
+        Members of the fragment replace those of the instance, others stay; the attribute
+        type cannot change; an NGSI-LD Null value deletes the instance.
+        """
         if not isinstance(body, dict):
             raise BadRequestData("The attribute fragment must be a JSON object")
         check_name(attr)
+        if attr == "scope":
+            raise BadRequestData("scope cannot be the target of a partial attribute update")
         name = expand(attr)
+        dataset_id = body.get("datasetId")
+        if dataset_id == "@none":
+            dataset_id = None
         now_text, now = self._clock()
-        patch = normalize_attribute(name, body, expand, now=now_text, allow_null=True)
         await self._require_tenant(tenant)
         async with self.store.transaction(tenant) as tx:
             change = Change(await self._load(tx, entity_id), now_text, now)
-            for inst in patch:
-                old = change.find(name, inst.get("datasetId"))
-                if old is None:
-                    raise ResourceNotFound(
-                        f"Attribute {attr} (datasetId {inst.get('datasetId')}) not found in {entity_id}",
-                        instance=entity_id,
-                    )
-                if _is_null(inst):
-                    change.remove(name, inst.get("datasetId"))
-                    continue
-                merged = dict(old)
-                if inst["type"] != old["type"] and "type" in body:
-                    merged = {}
-                for member, item in inst.items():
-                    if member != "createdAt":
-                        merged[member] = item
-                merged.setdefault("createdAt", old.get("createdAt", now_text))
+            old = change.find(name, dataset_id)
+            if old is None:
+                raise ResourceNotFound(
+                    f"Attribute {attr} (datasetId {dataset_id}) not found in {entity_id}",
+                    instance=entity_id,
+                )
+            kind = old["type"]
+            key = VALUE_KEY[kind]
+            if "type" in body and body["type"] != kind:
+                raise BadRequestData(
+                    f"The type of attribute {attr} cannot change from {kind} to {body['type']}"
+                )
+            raw = {"type": kind, key: old[key], **body}
+            if key not in body and "value" in body and kind != "Property":
+                raw[key] = body["value"]  # a value given under the generic member name
+                del raw["value"]
+            (inst,) = normalize_attribute(name, raw, expand, now=now_text, allow_null=True)
+            if _is_null(inst):
+                change.remove(name, dataset_id)
+            else:
+                merged = {k: v for k, v in old.items() if k != "modifiedAt"}
+                merged.update((k, v) for k, v in inst.items() if k != "createdAt")
+                merged.setdefault("createdAt", now_text)
                 change.put(name, merged)
             change.entity["modifiedAt"] = now_text
             await self._save(tx, [change])
@@ -367,8 +384,10 @@ class Broker:
     async def replace_attr(
         self, tenant: str, entity_id: str, attr: str, body: Any, expand: Expand
     ) -> None:
-        """Clause 5.6.19: replace an existing attribute as a whole."""
+        """Clause 5.6.19: replace an existing attribute instance as a whole."""
         check_name(attr)
+        if attr == "scope":
+            raise BadRequestData("scope cannot be the target of a replace attribute")
         name = expand(attr)
         if isinstance(body, dict) and len(body) == 1 and attr in body:
             body = body[attr]
@@ -377,11 +396,13 @@ class Broker:
         await self._require_tenant(tenant)
         async with self.store.transaction(tenant) as tx:
             change = Change(await self._load(tx, entity_id), now_text, now)
-            if name not in change.entity["attrs"]:
-                raise ResourceNotFound(
-                    f"Attribute {attr} not found in {entity_id}", instance=entity_id
-                )
             for inst in instances:
+                if change.find(name, inst.get("datasetId")) is None:
+                    raise ResourceNotFound(
+                        f"Attribute {attr} (datasetId {inst.get('datasetId')}) not found in "
+                        f"{entity_id}",
+                        instance=entity_id,
+                    )
                 change.put(name, inst)
             change.entity["modifiedAt"] = now_text
             await self._save(tx, [change])
@@ -396,14 +417,17 @@ class Broker:
         dataset_id: str | None = None,
         delete_all: bool = False,
     ) -> None:
-        """Clause 5.6.5."""
+        """Clause 5.6.5; deleting ``scope`` removes the entity's scopes."""
         check_name(attr)
         name = expand(attr)
         now_text, now = self._clock()
         await self._require_tenant(tenant)
         async with self.store.transaction(tenant) as tx:
             change = Change(await self._load(tx, entity_id), now_text, now)
-            if not change.remove(name, dataset_id, all_instances=delete_all):
+            if attr == "scope" and name not in change.entity["attrs"]:
+                if change.entity.pop("scope", None) is None:
+                    raise ResourceNotFound(f"Entity {entity_id} has no scope", instance=entity_id)
+            elif not change.remove(name, dataset_id, all_instances=delete_all):
                 raise ResourceNotFound(
                     f"Attribute {attr} not found in {entity_id}", instance=entity_id
                 )
@@ -440,8 +464,23 @@ class Broker:
             old["modifiedAt"] = now_text
             await self._save(tx, [change])
 
-    async def merge_entity(self, tenant: str, entity_id: str, body: Any, expand: Expand) -> None:
-        """Clause 5.6.17 with the merge patch behaviour of clause 5.5.12."""
+    async def merge_entity(
+        self,
+        tenant: str,
+        entity_id: str,
+        body: Any,
+        expand: Expand,
+        *,
+        simplified: bool = False,
+        observed_at: str | None = None,
+        lang: str | None = None,
+    ) -> None:
+        """Clause 5.6.17 with the merge patch behaviour of clause 5.5.12.
+
+        ``simplified`` keeps the type of existing attributes given as bare values,
+        ``observed_at`` updates observedAt where the attribute had one, ``lang`` merges a
+        bare string into an existing LanguageProperty's languageMap (table 6.5.3.4-1).
+        """
         fragment = self._fragment(body)
         if "id" in fragment and fragment["id"] != entity_id:
             raise BadRequestData(
@@ -452,11 +491,22 @@ class Broker:
         await self._require_tenant(tenant)
         async with self.store.transaction(tenant) as tx:
             change = Change(await self._load(tx, entity_id), now_text, now)
-            self._merge_into(change, fragment, attrs, expand)
+            self._merge_into(
+                change, fragment, attrs, expand,
+                simplified=simplified, observed_at=observed_at, lang=lang,
+            )  # fmt: skip
             await self._save(tx, [change])
 
     def _merge_into(
-        self, change: Change, fragment: dict[str, Any], attrs: dict[str, Instances], expand: Expand
+        self,
+        change: Change,
+        fragment: dict[str, Any],
+        attrs: dict[str, Instances],
+        expand: Expand,
+        *,
+        simplified: bool = False,
+        observed_at: str | None = None,
+        lang: str | None = None,
     ) -> None:
         self._apply_types_scope(change.entity, fragment, expand)
         for name, instances in attrs.items():
@@ -464,7 +514,10 @@ class Broker:
                 old = change.find(name, inst.get("datasetId"))
                 if _is_null(inst):
                     change.remove(name, inst.get("datasetId"))
-                elif old is None:
+                    continue
+                if old is not None:
+                    inst = _adapt_patch(old, inst, simplified, lang, observed_at)
+                if old is None:
                     change.put(name, _strip_nulls(inst))
                 else:
                     merged = merge_instance(old, inst, change.now_text)
@@ -476,17 +529,28 @@ class Broker:
 
     @staticmethod
     def _apply_types_scope(
-        entity: dict[str, Any], fragment: dict[str, Any], expand: Expand
+        entity: dict[str, Any], fragment: dict[str, Any], expand: Expand, *, scope: str = "replace"
     ) -> None:
+        """Add the fragment's types; apply its scope.
+
+        ``scope`` is "replace" (append with overwrite, merge: 5.6.3.4, 5.6.17.4), "add"
+        (append with noOverwrite: union) or "existing" (update: replace only when the
+        entity has a scope, 5.6.2.4).
+        """
         if "type" in fragment:
             for t in expand_types(fragment["type"], expand):
                 if t not in entity["type"]:
                     entity["type"].append(t)
         if "scope" in fragment:
             if fragment["scope"] in (None, NGSI_NULL):
-                entity.pop("scope", None)
-            else:
-                entity["scope"] = check_scopes(fragment["scope"])
+                if scope == "replace":
+                    entity.pop("scope", None)
+                return
+            scopes = check_scopes(fragment["scope"])
+            if scope == "replace" or (scope == "existing" and "scope" in entity):
+                entity["scope"] = scopes
+            elif scope == "add":
+                entity["scope"] = list(dict.fromkeys([*entity.get("scope", []), *scopes]))
 
     @staticmethod
     def _fragment(body: Any) -> dict[str, Any]:
@@ -570,18 +634,22 @@ class Broker:
                         continue
                     if change is None:
                         change = Change(current, now_text, now)
-                    if mode == "replace" and entity_id not in created:
+                    if mode == "replace":  # also a later version of one created here
                         for name in list(current["attrs"]):
                             if name not in entity["attrs"]:
                                 change.remove(name, None, all_instances=True)
                         current["attrs"] = {}
                         current["type"] = entity["type"]
-                    else:
+                        if "scope" in entity:
+                            current["scope"] = entity["scope"]
+                        else:
+                            current.pop("scope", None)
+                    else:  # the update attributes behaviour of clause 5.6.2
                         for t in entity["type"]:
                             if t not in current["type"]:
                                 current["type"].append(t)
-                    if "scope" in entity:
-                        current["scope"] = entity["scope"]
+                        if "scope" in entity and "scope" in current:
+                            current["scope"] = entity["scope"]
                     for name, instances in entity["attrs"].items():
                         for inst in instances:
                             change.put(name, inst, keep_created=mode != "replace")
@@ -643,8 +711,10 @@ class Broker:
                 changes[entity_id] = change
                 if merge:
                     self._merge_into(change, body, attrs, expand)
-                else:
-                    self._apply_types_scope(entity, body, expand)
+                else:  # clause 5.6.9.4: the append attributes behaviour of 5.6.3
+                    self._apply_types_scope(
+                        entity, body, expand, scope="replace" if overwrite else "add"
+                    )
                     for name, instances in attrs.items():
                         for inst in instances:
                             if overwrite or change.find(name, inst.get("datasetId")) is None:
@@ -688,17 +758,45 @@ class Broker:
             await tx.mark_temporal_deleted(list(seen), now)
         return result
 
-    async def purge(self, tenant: str, query: EntityQuery) -> int:
-        """Clause 5.6.21: delete every entity the query selects."""
+    async def matching_ids(self, tenant: str, query: EntityQuery) -> list[str]:
+        """The ids of every entity the query selects, in query order (no paging)."""
+        await self._require_tenant(tenant)
+        query.limit, query.offset, query.count = 1 << 30, 0, False
+        return [e["id"] async for e in self.store.iter_entities(tenant, query)]
+
+    async def purge(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        drop: set[str] | None = None,
+        keep: set[str] | None = None,
+    ) -> int:
+        """Clause 5.6.21: delete the entities the query selects, or with ``drop`` only those
+        attributes, with ``keep`` all but those attributes (expanded names)."""
         await self._require_tenant(tenant)
         query.limit = 1 << 30
         ids = [e["id"] async for e in self.store.iter_entities(tenant, query)]
         if not ids:
             return 0
-        _, now = self._clock()
+        now_text, now = self._clock()
         async with self.store.transaction(tenant) as tx:
-            await tx.delete_entities(ids)
-            await tx.mark_temporal_deleted(ids, now)
+            if drop is None and keep is None:
+                await tx.delete_entities(ids)
+                await tx.mark_temporal_deleted(ids, now)
+                return len(ids)
+            changes = []
+            for entity in (await tx.get_entities(ids)).values():
+                change = Change(entity, now_text, now)
+                for name in list(entity["attrs"]):
+                    if (drop is not None and name in drop) or (
+                        keep is not None and name not in keep
+                    ):
+                        change.remove(name, None, all_instances=True)
+                if change.touched():
+                    entity["modifiedAt"] = now_text
+                    changes.append(change)
+            await self._save(tx, changes)
         return len(ids)
 
     # -- consumption ------------------------------------------------------------------
@@ -719,6 +817,40 @@ class Broker:
 
 def _is_null(inst: dict[str, Any]) -> bool:
     return inst.get(VALUE_KEY.get(inst.get("type", "Property"), "value")) == NGSI_NULL
+
+
+def _adapt_patch(
+    old: dict[str, Any],
+    inst: dict[str, Any],
+    simplified: bool,
+    lang: str | None,
+    observed_at: str | None,
+) -> dict[str, Any]:
+    """Merge entity parameters applied to one patch instance (clause 5.6.17.4)."""
+    kind = old["type"]
+    if inst["type"] == "Property" and kind != "Property" and "value" in inst:
+        value = inst["value"]
+        if kind == "LanguageProperty" and lang is not None:
+            if not (
+                isinstance(value, str)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            ):
+                raise BadRequestData("With lang, a LanguageProperty value must be a string")
+            rest = {k: v for k, v in inst.items() if k not in ("type", "value")}
+            return {"type": kind, "languageMap": {**old["languageMap"], lang: value}, **rest}
+        if simplified:
+            # A simplified value keeps the type of the existing attribute.
+            rest = {k: v for k, v in inst.items() if k not in ("type", "value")}
+            if kind == "Relationship" and not is_uri(value):
+                raise BadRequestData(f"Relationship object must be a URI, got {value!r}")
+            if kind == "ListRelationship":
+                if not isinstance(value, list) or not all(is_uri(v) for v in value):
+                    raise BadRequestData("ListRelationship objects must be URIs")
+                value = [{"object": v} for v in value]
+            inst = {"type": kind, VALUE_KEY.get(kind, "value"): value, **rest}
+    if observed_at is not None and "observedAt" in old and "observedAt" not in inst:
+        inst = {**inst, "observedAt": observed_at}
+    return inst
 
 
 def _strip_nulls(inst: dict[str, Any]) -> dict[str, Any]:

@@ -267,6 +267,8 @@ def normalize_instance(
         kind = "GeoProperty" if is_geometry(raw) else "Property"
         if iri in GEO_ATTRS and kind != "GeoProperty":
             raise BadRequestData(f"Attribute {iri} must be a GeoProperty with a GeoJSON geometry")
+        if not allow_null and isinstance(raw, dict) and NGSI_NULL in raw.values():
+            raise BadRequestData(f"Attribute {iri} has an NGSI-LD Null inside its value")
         return {"type": kind, "value": raw, "createdAt": now, "modifiedAt": now}
     kind = infer_type(raw)
     key = VALUE_KEY[kind]
@@ -274,12 +276,20 @@ def normalize_instance(
         raise BadRequestData(f"Attribute {iri} of type {kind} has no {key!r} member")
     value = raw[key]
     inst: dict[str, Any] = {"type": kind}
-    if value is None or value == NGSI_NULL:
+    if value is None or value == NGSI_NULL or _null_encoding(kind, value):
         if not allow_null:
             raise BadRequestData(f"Attribute {iri} has a null {key}")
         inst[key] = NGSI_NULL
     else:
         inst[key] = _check_value(iri, kind, value, expand)
+        if (
+            not allow_null
+            and kind == "Property"
+            and isinstance(value, dict)
+            and NGSI_NULL in value.values()
+        ):
+            # Clause 5.5.4: a Null inside a value object only in merge fragments.
+            raise BadRequestData(f"Attribute {iri} has an NGSI-LD Null inside its {key}")
     if iri in GEO_ATTRS and kind != "GeoProperty" and inst[key] != NGSI_NULL:
         raise BadRequestData(f"Attribute {iri} must be a GeoProperty")
     for member, item in raw.items():
@@ -291,6 +301,8 @@ def normalize_instance(
         elif member == "datasetId":
             if sub:
                 raise BadRequestData("A sub-attribute cannot have a datasetId")
+            if item == "@none":  # the default instance (clause 4.5.5)
+                continue
             if not is_uri(item):
                 raise BadRequestData(f"datasetId of {iri} must be a URI, got {item!r}")
             inst["datasetId"] = item
@@ -302,9 +314,7 @@ def normalize_instance(
             inst[member] = _expand_objtype(item, expand)
         elif member in ("expiresAt", "lang"):
             inst[member] = item
-        elif member in MEMBERS:
-            continue
-        elif kind == "JsonProperty" and member == "json":
+        elif member in MEMBERS or kind == "JsonProperty" and member == "json":
             continue
         else:
             check_name(member)
@@ -315,6 +325,19 @@ def normalize_instance(
     inst["createdAt"] = now
     inst["modifiedAt"] = now
     return inst
+
+
+def _null_encoding(kind: str, value: Any) -> bool:
+    """NGSI-LD Null of list and language attributes (clauses 4.5.18.2, 4.5.21.2, 4.5.22.2)."""
+    if kind in ("ListProperty", "ListRelationship"):
+        return (
+            isinstance(value, list)
+            and len(value) == 1
+            and value[0] in (NGSI_NULL, {"object": NGSI_NULL})
+        )
+    if kind == "LanguageProperty":
+        return value == {"@none": NGSI_NULL}
+    return False
 
 
 def _expand_objtype(item: Any, expand: Expand) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 from smartseoul.hub.entities import LOCATION, NGSI_NULL, SYSTEM_MEMBERS, VALUE_KEY
 
 Compact = Callable[[str], str]
+VALUE_KEYS = frozenset(VALUE_KEY.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class RenderOptions:
     lang: str | None = None
     keep_id: bool = True
     keep_type: bool = True
+    keep_scope: bool = True
+    datasets: Collection[str] | None = None  # datasetIds to keep, "@none" the default (4.5.5)
 
 
 def render_entity(entity: dict[str, Any], compact: Compact, opts: RenderOptions) -> dict[str, Any]:
@@ -35,18 +38,22 @@ def render_entity(entity: dict[str, Any], compact: Compact, opts: RenderOptions)
     if opts.keep_type:
         types = [compact_type(t, compact) for t in entity["type"]]
         out["type"] = types[0] if len(types) == 1 else types
-    if "scope" in entity:
+    if "scope" in entity and opts.keep_scope:
         scopes = entity["scope"]
         out["scope"] = scopes[0] if len(scopes) == 1 else scopes
     if opts.sys_attrs and opts.format != "simplified":
         out["createdAt"] = entity["createdAt"]
         out["modifiedAt"] = entity["modifiedAt"]
-    keep, omit = opts.attrs, opts.omit
+    keep, omit, datasets = opts.attrs, opts.omit, opts.datasets
     for iri, instances in entity["attrs"].items():
         if keep is not None and iri not in keep:
             continue
         if omit is not None and iri in omit:
             continue
+        if datasets is not None:
+            instances = [i for i in instances if i.get("datasetId", "@none") in datasets]
+            if not instances:
+                continue
         out[compact(iri)] = render_attribute(instances, compact, opts)
     return out
 
@@ -80,8 +87,10 @@ def simplified_value(inst: dict[str, Any], compact: Compact, lang: str | None) -
         return {"languageMap": inst["languageMap"]}
     if kind == "VocabProperty":
         return {"vocab": _compact_vocab(inst["vocab"], compact)}
-    if kind == "ListRelationship":
-        return {"objectList": inst["objectList"]}
+    if kind == "ListRelationship":  # an ordered array of object URIs (clause 4.5.4)
+        return [item["object"] for item in inst["objectList"]]
+    if kind == "ListProperty":  # an ordered array of the values (clause 4.5.4)
+        return inst["valueList"]
     return {VALUE_KEY[kind]: inst[VALUE_KEY[kind]]}
 
 
@@ -99,8 +108,10 @@ def render_instance(inst: dict[str, Any], compact: Compact, opts: RenderOptions)
     if not concise:
         out["type"] = kind
     if kind == "LanguageProperty" and opts.lang is not None:
+        # Clause 5.7.1.5: converted into a Property with a non-reified "lang".
         text, tag = pick_language(inst["languageMap"], opts.lang)
-        out["type"] = "Property"
+        if not concise:
+            out["type"] = "Property"
         out["value"] = text
         out["lang"] = tag
     elif kind == "VocabProperty":
@@ -124,8 +135,11 @@ def render_instance(inst: dict[str, Any], compact: Compact, opts: RenderOptions)
             out[compact(member)] = render_instance(item, compact, opts)
     if concise and len(out) == 1 and kind in ("Property", "GeoProperty") and "value" in out:
         value = out["value"]
-        # A bare JSON object value with a "type" member would read back as normalized.
-        if not (isinstance(value, dict) and "type" in value and kind == "Property"):
+        # A bare JSON object with a "type" or a value member would read back as another
+        # attribute (clause 4.5.2.3): keep {"value": ...} for those.
+        if kind == "GeoProperty" or not (
+            isinstance(value, dict) and ("type" in value or any(k in value for k in VALUE_KEYS))
+        ):
             return value
     return out
 
@@ -160,11 +174,19 @@ def geojson_feature(
             omit=opts.omit,
             lang=opts.lang,
             keep_id=False,
+            keep_type=opts.keep_type,
+            keep_scope=opts.keep_scope,
+            datasets=opts.datasets,
         ),
     )
+    # Clause 4.5.16.1: the default instance, or the one of a requested datasetId.
     geometry = None
     for inst in entity["attrs"].get(geoproperty, ()):
-        if inst.get("type") == "GeoProperty" and inst.get("value") != NGSI_NULL:
+        if (
+            inst.get("type") == "GeoProperty"
+            and inst.get("value") != NGSI_NULL
+            and inst.get("datasetId", "@none") in (opts.datasets or ("@none",))
+        ):
             geometry = inst["value"]
             break
     return {"id": entity["id"], "type": "Feature", "geometry": geometry, "properties": props}

@@ -32,6 +32,7 @@ class Call:
     accept: str
     body: Any
     context_source: Any  # what the client gave (URL, list or object), for the response @context
+    geo_link: bool = False  # geo+json with "Prefer: body=json": @context in a Link (6.3.6)
 
     def expand(self, term: str) -> str:
         return self.context.expand(term)
@@ -84,7 +85,9 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
     source: Any = None
     wants_body = method in BODY_METHODS if body is None else body
     if wants_body:
-        if "content-length" not in headers and "transfer-encoding" not in headers:
+        if "content-length" not in headers:
+            # Clause 6.3.4: the Content-Length header shall give the body length; a
+            # chunked body (no Content-Length) is answered with just 411.
             raise HttpStatusOnly(411)
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in (JSON, LD_JSON) and not (method == "PATCH" and ctype == MERGE_PATCH):
@@ -109,7 +112,8 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
     elif link:
         source = parse_link_header(link)
     context = await request.app.state.resolver.resolve(source)
-    return Call(tenant=tenant, context=context, accept=accept, body=payload, context_source=source)
+    geo_link = accept == GEO_JSON and "body=json" in headers.get("prefer", "")
+    return Call(tenant, context, accept, payload, source, geo_link)
 
 
 def _has_context(payload: Any) -> bool:
@@ -149,7 +153,7 @@ def respond(
     """A body response with the @context as clause 6.3.6 wants it (Link or in-body)."""
     out_headers = dict(headers or {})
     media = call.accept
-    if media == JSON:
+    if media == JSON or call.geo_link:
         out_headers["Link"] = link_header(context_url(call))
     else:
         ctx_value = call.context_source if call.context_source is not None else CORE_CONTEXT_URL
@@ -160,7 +164,7 @@ def respond(
                 {"@context": ctx_value, **item} if isinstance(item, dict) else item
                 for item in payload
             ]
-        elif isinstance(payload, dict) and media == GEO_JSON:
+        elif isinstance(payload, dict) and media == GEO_JSON and not call.geo_link:
             payload = {**payload, "@context": ctx_value}
     if call.tenant:
         out_headers["NGSILD-Tenant"] = call.tenant
@@ -168,9 +172,15 @@ def respond(
 
 
 def plain_json(
-    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+    payload: Any,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    call: Call | None = None,
 ) -> Response:
     """Errors and 207 results: always application/json, no Link (clause 6.3.6)."""
+    if call is not None and call.tenant:
+        headers = {**(headers or {}), "NGSILD-Tenant": call.tenant}
     return Response(dumps(payload), status_code=status, headers=headers, media_type=JSON)
 
 
@@ -184,12 +194,19 @@ def no_content(
     return response
 
 
-def flag_options(request: Request) -> set[str]:
-    """``options`` and its aliases as one set (clause 6.3.7, 6.3.12)."""
+def flag_options(request: Request, allowed: frozenset[str] | None = None) -> set[str]:
+    """``options`` as a set (clauses 6.3.7, 6.3.11, 6.3.12).
+
+    With ``allowed``, a value the operation does not support is an InvalidRequest
+    (clause 6.3.20).
+    """
     opts: set[str] = set()
-    for key in ("options",):
-        for value in request.query_params.getlist(key):
-            opts.update(v.strip() for v in value.split(",") if v.strip())
+    for value in request.query_params.getlist("options"):
+        opts.update(v.strip() for v in value.split(",") if v.strip())
+    if allowed is not None and not opts <= allowed:
+        raise InvalidRequest(
+            f"options {sorted(opts - allowed)} not supported by this operation (clause 6.3.20)"
+        )
     return opts
 
 

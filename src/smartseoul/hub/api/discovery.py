@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from smartseoul.hub.api.common import read_call, respond
 from smartseoul.hub.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from smartseoul.hub.store.base import EntityQuery
 
 
 def _details(request: Request) -> bool:
@@ -49,34 +50,36 @@ async def list_types(request: Request) -> Response:
 
 
 async def type_info(request: Request) -> Response:
-    """Retrieve available entity type information (5.7.7)."""
+    """Retrieve available entity type information (5.7.7, 5.2.26)."""
     call = await read_call(request)
     await _check_tenant(request, call.tenant)
     type_iri = call.expand(request.path_params["type"])
-    summary = await request.app.state.store.type_summary(call.tenant)
-    if type_iri not in summary:
+    store = request.app.state.store
+    count = 0
+    kinds: dict[str, set[str]] = {}
+    # One pass over the entities of the type: attribute types as used by this type.
+    async for entity in store.iter_entities(call.tenant, EntityQuery(types=type_iri)):
+        count += 1
+        for name, instances in entity["attrs"].items():
+            kinds.setdefault(name, set()).update(i["type"] for i in instances)
+    if not count:
         raise ResourceNotFound(
             f"No entity of type {request.path_params['type']} exists", instance=type_iri
-        )
-    store = request.app.state.store
-    attrs = summary[type_iri]
-    details = []
-    for name in sorted(a for a in attrs if a != "@count"):
-        kinds = await store.attribute_kinds(call.tenant, name)
-        details.append(
-            {
-                "id": name,
-                "type": "Attribute",
-                "attributeName": call.compact(name),
-                "attributeTypes": sorted(kinds),
-            }
         )
     payload = {
         "id": type_iri,
         "type": "EntityTypeInfo",
         "typeName": call.compact(type_iri),
-        "entityCount": attrs["@count"],
-        "attributeDetails": details,
+        "entityCount": count,
+        "attributeDetails": [
+            {
+                "id": name,
+                "type": "Attribute",
+                "attributeName": call.compact(name),
+                "attributeTypes": sorted(kinds[name]),
+            }
+            for name in sorted(kinds)
+        ],
     }
     return respond(call, payload)
 
@@ -106,22 +109,28 @@ async def list_attributes(request: Request) -> Response:
 
 
 async def attribute_info(request: Request) -> Response:
-    """Retrieve available attribute information (5.7.10)."""
+    """Retrieve available attribute information (5.7.10, 5.2.28)."""
     call = await read_call(request)
     await _check_tenant(request, call.tenant)
     name = call.expand(request.path_params["attr"])
     store = request.app.state.store
-    summary = await store.attribute_summary(call.tenant)
-    if name not in summary:
+    instances = 0
+    kinds: set[str] = set()
+    types: set[str] = set()
+    async for entity in store.iter_entities(call.tenant, EntityQuery(attrs=[name])):
+        found = entity["attrs"].get(name, ())
+        instances += len(found)
+        kinds.update(i["type"] for i in found)
+        types.update(entity["type"])
+    if not instances:
         raise ResourceNotFound(f"No attribute {request.path_params['attr']} exists", instance=name)
-    item = summary[name]
     payload = {
         "id": name,
         "type": "Attribute",
         "attributeName": call.compact(name),
-        "attributeCount": item["count"],
-        "attributeTypes": sorted(await store.attribute_kinds(call.tenant, name)),
-        "typeNames": sorted(call.compact(t) for t in item["types"]),
+        "attributeCount": instances,  # instances with this name (table 5.2.28-1)
+        "attributeTypes": sorted(kinds),
+        "typeNames": sorted(call.compact(t) for t in types),
     }
     return respond(call, payload)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,60 +22,91 @@ from smartseoul.hub.api.common import (
     respond,
 )
 from smartseoul.hub.broker import BatchResult, UpdateResult
-from smartseoul.hub.entities import check_entity_id
-from smartseoul.hub.errors import BadRequestData, TooManyResults
+from smartseoul.hub.entities import check_entity_id, is_uri, parse_time
+from smartseoul.hub.errors import BadRequestData, ResourceNotFound, TooManyResults
 from smartseoul.hub.render import RenderOptions, geojson_feature, render_entity
 from smartseoul.hub.store.base import EntityQuery
+
+Getter = Callable[[str], Any]
+
+# The options each operation supports; others are an InvalidRequest (clause 6.3.20).
+QUERY_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
+APPEND_OPTIONS = frozenset({"noOverwrite"})
+UPSERT_OPTIONS = frozenset({"replace", "update"})
+MERGE_OPTIONS = frozenset({"keyValues", "simplified"})
+ENTITY_MEMBERS = frozenset({"id", "type", "scope"})
 
 
 def broker(request: Request) -> Any:
     return request.app.state.broker
 
 
-def render_options(
-    request: Request, call: Call, params: dict[str, Any] | None = None
-) -> RenderOptions:
-    """options / format / attrs / pick / omit / lang (clauses 4.21, 6.3.7, 6.3.12)."""
-    get = (params or {}).get if params is not None else request.query_params.get
-    opts = flag_options(request) if params is None else set(_split(params.get("options")))
+def render_options(call: Call, get: Getter, opts: set[str]) -> RenderOptions:
+    """format / options / attrs / pick / omit / lang / datasetId (clauses 4.21, 6.3.7, 6.3.11).
+
+    ``get`` reads the parameters (the URL's, or those of a Query body, clause 5.2.23).
+    """
     fmt = get("format")
     if fmt is None:
-        fmt = (
-            "simplified"
-            if "keyValues" in opts or "simplified" in opts
-            else ("concise" if "concise" in opts else "normalized")
-        )
+        if opts & {"keyValues", "simplified"}:
+            fmt = "simplified"
+        else:
+            fmt = "concise" if "concise" in opts else "normalized"
     elif fmt == "keyValues":
         fmt = "simplified"
     if fmt not in ("normalized", "concise", "simplified"):
-        raise BadRequestData(f"Unknown format {fmt!r}")
-    known = {
-        "keyValues",
-        "simplified",
-        "concise",
-        "normalized",
-        "sysAttrs",
-        "noOverwrite",
-        "replace",
-        "update",
-    }
-    bad = opts - known
-    if bad:
-        raise BadRequestData(f"Unknown options {sorted(bad)}")
-    attrs = _split(get("attrs")) or _split(get("pick"))
-    omit = _split(get("omit"))
-    if get("attrs") is not None and get("pick") is not None:
+        raise BadRequestData(f"Unknown format {fmt!r} (clause 6.3.7)")
+    attrs_text, pick_text, omit_text = get("attrs"), get("pick"), get("omit")
+    if attrs_text is not None and pick_text is not None:
         raise BadRequestData("attrs and pick cannot be used together")
-    keep = {call.expand(a) for a in attrs if a not in ("id", "type")} if attrs else None
+    keep: set[str] | None = None
+    keep_id = keep_type = keep_scope = True
+    if attrs_text is not None:
+        # attrs (deprecated): attribute names only; id, type and scope are always returned.
+        keep = {call.expand(a) for a in _split(attrs_text) if a not in ENTITY_MEMBERS}
+    if pick_text is not None:
+        members, keep = _projection(pick_text, call)
+        keep_id, keep_type, keep_scope = ("id" in members, "type" in members, "scope" in members)
+    omit: set[str] | None = None
+    if omit_text is not None:
+        members, omit = _projection(omit_text, call)
+        keep_id = keep_id and "id" not in members
+        keep_type = keep_type and "type" not in members
+        keep_scope = keep_scope and "scope" not in members
     return RenderOptions(
         format=fmt,
         sys_attrs="sysAttrs" in opts,
         attrs=keep,
-        omit={call.expand(a) for a in omit if a not in ("id", "type")} if omit else None,
+        omit=omit or None,
         lang=get("lang"),
-        keep_id=not attrs or "id" in attrs or get("pick") is None,
-        keep_type=not attrs or "type" in attrs or get("pick") is None,
+        keep_id=keep_id,
+        keep_type=keep_type,
+        keep_scope=keep_scope,
+        datasets=_datasets(get("datasetId")),
     )
+
+
+def _projection(value: Any, call: Call) -> tuple[frozenset[str], set[str]]:
+    """A pick / omit list (clause 4.21): entity members and expanded attribute names."""
+    from smartseoul.hub.selection import parse_projection
+
+    text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    projection = parse_projection(text, call.expand)
+    if any(nested is not None for nested in projection.attrs.values()):
+        # Clauses 5.7.1.4 / 5.7.2.4: a linked-entity projection needs join, not supported here.
+        raise BadRequestData(f"Projection {text!r} needs Linked Entity retrieval (join)")
+    return projection.members, set(projection.attrs)
+
+
+def _datasets(value: Any) -> set[str] | None:
+    """The datasetId parameter: URIs, or "@none" for the default instance (clause 4.5.5)."""
+    if value is None:
+        return None
+    ids = set(_split(value))
+    bad = [d for d in ids if d != "@none" and not is_uri(d)]
+    if bad or not ids:
+        raise BadRequestData(f"datasetId must be URIs or @none, got {value!r}")
+    return ids
 
 
 def _split(value: Any) -> list[str]:
@@ -84,10 +117,24 @@ def _split(value: Any) -> list[str]:
     return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
-def build_query(call: Call, get: Any, settings: Any, *, require_filter: bool = True) -> EntityQuery:
+def _bool(get: Getter, name: str) -> bool:
+    value = get(name)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if value not in ("true", "false"):
+        raise BadRequestData(f"{name} must be true or false, got {value!r}")
+    return value == "true"
+
+
+def build_query(
+    call: Call, get: Getter, settings: Any, *, require_filter: bool = True
+) -> EntityQuery:
     """The query parameters of clause 6.4.3.2 / 5.7.2 as an EntityQuery."""
     from smartseoul.hub.geo import parse_geoquery
-    from smartseoul.hub.query import parse_q, parse_scope_q, parse_type_expr
+    from smartseoul.hub.query import parse_q
+    from smartseoul.hub.selection import ANY_TYPE, parse_scope_q, parse_type_expr
 
     query = EntityQuery()
     if (value := get("id")) is not None:
@@ -97,17 +144,17 @@ def build_query(call: Call, get: Any, settings: Any, *, require_filter: bool = T
         query.ids = ids
     query.id_pattern = get("idPattern")
     if query.id_pattern is not None:
-        import re
-
         try:
             re.compile(query.id_pattern)
         except re.error as exc:
             raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
+    local = _bool(get, "local")
     if (value := get("type")) is not None:
         query.types = parse_type_expr(value, call.expand)
-    attrs = get("attrs") or get("pick")
+        if query.types is ANY_TYPE:
+            local = True  # type=* implies local scope (clause 6.4.3.2)
     if get("q") is not None:
-        query.q = parse_q(get("q"), call.expand)
+        query.q = parse_q(get("q"), call.expand, expand_values=_split(get("expandValues")))
     georel = get("georel")
     if georel is not None or get("geometry") is not None or get("coordinates") is not None:
         query.geo = parse_geoquery(
@@ -115,19 +162,14 @@ def build_query(call: Call, get: Any, settings: Any, *, require_filter: bool = T
         )
     if (value := get("scopeQ")) is not None:
         query.scope_q = parse_scope_q(value)
-    if attrs:
-        query.attrs = [call.expand(a) for a in _split(attrs) if a not in ("id", "type")] or None
-    if require_filter and not (
-        query.ids
-        or query.id_pattern
-        or query.types
-        or query.attrs
-        or query.q
-        or query.geo
-        or query.scope_q
-    ):
+    if (attrs := get("attrs")) is not None:
+        query.attrs = [call.expand(a) for a in _split(attrs) if a not in ENTITY_MEMBERS] or None
+    # Clause 5.7.2.4 (and 5.7.4.4, 5.6.21.4): type, attrs, q, a geoquery or local scope;
+    # ids, idPattern or scopeQ alone are "too wide".
+    if require_filter and not (query.types or query.attrs or query.q or query.geo or local):
         raise BadRequestData(
-            "A query needs at least one of type, id, idPattern, attrs, q, geoQ or scopeQ (clause 5.7.2.4)"
+            "A query needs at least one of type, attrs, q, a geoquery or local=true "
+            "(clause 5.7.2.4)"
         )
     return query
 
@@ -139,7 +181,7 @@ def apply_paging(
     if limit > settings.max_limit:
         raise TooManyResults(f"limit {limit} is over the maximum of {settings.max_limit}")
     if limit == 0 and not count:
-        raise BadRequestData("limit=0 is only allowed together with count=true")
+        raise BadRequestData("limit=0 is only allowed together with count=true (clause 6.3.13)")
     query.limit, query.offset, query.count = limit, offset or 0, count
 
 
@@ -155,77 +197,131 @@ def render_many(
     return [render_entity(e, call.compact, opts) for e in entities]
 
 
-def _bool_param(request: Request, name: str) -> bool:
-    value = request.query_params.get(name)
-    if value is None:
-        return False
-    if value not in ("true", "false"):
-        raise BadRequestData(f"{name} must be true or false")
-    return value == "true"
+def _geometry_property(call: Call, get: Getter) -> str | None:
+    value = get("geometryProperty")
+    if value is not None and call.accept != GEO_JSON:
+        # Clauses 5.7.1.4 and 5.7.2.4.
+        raise BadRequestData("geometryProperty needs Accept: application/geo+json")
+    return value
+
+
+async def _run_query(
+    request: Request, call: Call, query: EntityQuery, opts: RenderOptions, geometry: str | None
+) -> Response:
+    """Run a query page and answer with NGSILD-Results-Count and prev/next links."""
+    settings = request.app.state.settings
+    apply_paging(
+        query,
+        int_param(request, "limit", None),
+        int_param(request, "offset", 0),
+        _bool(request.query_params.get, "count"),
+        settings,
+    )
+    limit, offset = query.limit, query.offset
+    if limit:
+        query.limit = limit + 1  # one more tells whether a next page exists
+    entities, total = await broker(request).query_entities(call.tenant, query)
+    more = len(entities) > limit
+    del entities[limit:]
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
+    response = respond(call, render_many(call, entities, opts, geometry), headers=headers)
+    if limit:
+        # Clause 6.3.10: Link rel="next" / rel="prev" with the requested media type.
+        if offset > 0:
+            response.headers.append(
+                "Link", _page_link(request, call, max(0, offset - limit), limit, "prev")
+            )
+        if more:
+            response.headers.append(
+                "Link", _page_link(request, call, offset + limit, limit, "next")
+            )
+    return response
+
+
+def _page_link(request: Request, call: Call, offset: int, limit: int, rel: str) -> str:
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    items += [("limit", str(limit)), ("offset", str(offset))]
+    return f'<{request.url.path}?{urlencode(items)}>; rel="{rel}"; type="{call.accept}"'
 
 
 async def query_entities(request: Request) -> Response:
-    """Query entities (clause 5.7.2)."""
+    """Query entities (clause 5.7.2, 6.4.3.2)."""
     call = await read_call(request, geo=True)
-    settings = request.app.state.settings
-    params = request.query_params
-    query = build_query(call, params.get, settings)
-    count = _bool_param(request, "count")
-    apply_paging(
-        query, int_param(request, "limit", None), int_param(request, "offset", 0), count, settings
-    )
-    opts = render_options(request, call)
-    entities, total = await broker(request).query_entities(call.tenant, query)
-    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
-    return respond(
-        call, render_many(call, entities, opts, params.get("geometryProperty")), headers=headers
-    )
+    get = request.query_params.get
+    opts = render_options(call, get, flag_options(request, QUERY_OPTIONS))
+    geometry = _geometry_property(call, get)
+    query = build_query(call, get, request.app.state.settings)
+    return await _run_query(request, call, query, opts, geometry)
 
 
 async def post_query(request: Request) -> Response:
     """Query entities via POST (clause 6.23): a Query data type in the body (5.2.23)."""
     call = await read_call(request, geo=True, body=True)
+    if call.context_source is not None and not isinstance(call.context_source, str):
+        # An inline @context: point the response Link at a copy this broker serves (5.13).
+        call.context_source = await request.app.state.resolver.context_url(call.context)
     body = call.body
     if not isinstance(body, dict) or body.get("type") != "Query":
-        raise BadRequestData('The body must be a Query object with "type": "Query"')
-    settings = request.app.state.settings
-    flat: dict[str, Any] = {}
-    entities_sel = body.get("entities") or []
-    if entities_sel:
-        sel = entities_sel[0]
-        if "type" in sel:
-            flat["type"] = sel["type"]
-        if "id" in sel:
-            flat["id"] = sel["id"]
-        if "idPattern" in sel:
-            flat["idPattern"] = sel["idPattern"]
-    if body.get("attrs"):
-        flat["attrs"] = ",".join(body["attrs"])
-    for key in ("q", "scopeQ", "lang"):
+        raise BadRequestData('The body must be a Query object with "type": "Query" (5.2.23)')
+    flat: dict[str, Any] = dict(request.query_params)
+    selectors = body.get("entities")
+    if selectors is not None:
+        flat.update(_selectors(selectors))
+    for key in ("attrs", "pick", "omit"):
+        if key in body:
+            if not isinstance(body[key], list) or not body[key]:
+                raise BadRequestData(f"{key} must be a non-empty array (clause 5.2.23)")
+            flat[key] = ",".join(str(a) for a in body[key])
+    for key in ("q", "scopeQ", "lang", "datasetId", "local", "expandValues"):
         if key in body:
             flat[key] = body[key]
-    if isinstance(body.get("geoQ"), dict):
+    if "geoQ" in body:
         geo = body["geoQ"]
+        if not isinstance(geo, dict):
+            raise BadRequestData("geoQ must be a GeoQuery object (clause 5.2.13)")
         flat["georel"] = geo.get("georel")
         flat["geometry"] = geo.get("geometry")
-        coords = geo.get("coordinates")
-        flat["coordinates"] = (
-            coords if isinstance(coords, str) else __import__("orjson").dumps(coords).decode()
-        )
-        if "geoproperty" in geo:
-            flat["geoproperty"] = geo["geoproperty"]
+        flat["coordinates"] = geo.get("coordinates")
+        flat["geoproperty"] = geo.get("geoproperty")
+    opts = render_options(call, flat.get, flag_options(request, QUERY_OPTIONS))
+    geometry = _geometry_property(call, flat.get)
+    settings = request.app.state.settings
+    if (
+        selectors is not None
+        and len(selectors) > 1
+        and any("id" in sel or "idPattern" in sel for sel in selectors)
+    ):
+        # Selectors are OR-ed (clause 5.2.23); with ids or patterns that is no single
+        # filter, so the union of ids is resolved first (rare: one query per selector).
+        found: dict[str, None] = {}
+        flat = {k: v for k, v in flat.items() if k not in ("type", "id", "idPattern")}
+        for sel in selectors:
+            one = build_query(call, {**flat, **_selectors([sel])}.get, settings)
+            found.update(dict.fromkeys(await broker(request).matching_ids(call.tenant, one)))
+        flat.update(id=list(found), local="true")
+        if not found:
+            flat["idPattern"] = "(?!)"  # matches nothing
+            del flat["id"]
     query = build_query(call, flat.get, settings)
-    apply_paging(
-        query,
-        int_param(request, "limit", None),
-        int_param(request, "offset", 0),
-        _bool_param(request, "count"),
-        settings,
-    )
-    opts = render_options(request, call)
-    entities, total = await broker(request).query_entities(call.tenant, query)
-    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
-    return respond(call, render_many(call, entities, opts, None), headers=headers)
+    return await _run_query(request, call, query, opts, geometry)
+
+
+def _selectors(selectors: Any) -> dict[str, Any]:
+    """EntitySelectors (clause 5.2.33) as query parameters: types OR-ed, ids, idPattern."""
+    if not isinstance(selectors, list) or not selectors:
+        raise BadRequestData("entities must be a non-empty array of EntitySelectors (5.2.23)")
+    types: list[str] = []
+    out: dict[str, Any] = {}
+    for sel in selectors:
+        if not isinstance(sel, dict) or not isinstance(sel.get("type"), str):
+            raise BadRequestData("Each EntitySelector needs a type string (clause 5.2.33)")
+        types.append(sel["type"])
+        if "id" in sel:  # id takes precedence over idPattern (5.2.33)
+            out["id"] = sel["id"] if isinstance(sel["id"], list) else [sel["id"]]
+        elif "idPattern" in sel:
+            out["idPattern"] = str(sel["idPattern"])
+    out["type"] = types[0] if len(types) == 1 else "|".join(f"({t})" for t in dict.fromkeys(types))
+    return out
 
 
 async def create_entity(request: Request) -> Response:
@@ -245,58 +341,102 @@ def _strip_context(body: Any) -> Any:
     return body
 
 
-async def retrieve_entity(request: Request) -> Response:
-    """Retrieve entity (clause 5.7.1)."""
-    call = await read_call(request, geo=True)
-    entity_id = request.path_params["entity_id"]
+async def _check_type(request: Request, call: Call, entity_id: str) -> None:
+    """The optional ``type`` selector of the entity operations (clause 4.17): 404 unless met."""
+    value = request.query_params.get("type")
+    if value is None:
+        return
+    from smartseoul.hub.selection import matches_types, parse_type_expr
+
+    selector = parse_type_expr(value, call.expand)
     entity = await broker(request).retrieve_entity(call.tenant, entity_id)
-    if (value := request.query_params.get("type")) is not None:
-        from smartseoul.hub.query import matches_types, parse_type_expr
+    if not matches_types(entity["type"], selector):
+        raise ResourceNotFound(
+            f"Entity {entity_id} of type {value} was not found", instance=entity_id
+        )
+
+
+async def retrieve_entity(request: Request) -> Response:
+    """Retrieve entity (clause 5.7.1, 6.5.3.1)."""
+    call = await read_call(request, geo=True)
+    get = request.query_params.get
+    entity_id = request.path_params["entity_id"]
+    opts = render_options(call, get, flag_options(request, QUERY_OPTIONS))
+    geometry = _geometry_property(call, get)
+    entity = await broker(request).retrieve_entity(call.tenant, entity_id)
+    if (value := get("type")) is not None:
+        from smartseoul.hub.selection import matches_types, parse_type_expr
 
         if not matches_types(entity["type"], parse_type_expr(value, call.expand)):
-            from smartseoul.hub.errors import ResourceNotFound
-
             raise ResourceNotFound(
                 f"Entity {entity_id} of type {value} was not found", instance=entity_id
             )
-    opts = render_options(request, call)
-    if call.accept == GEO_JSON:
-        geo = request.query_params.get("geometryProperty")
-        return respond(
-            call,
-            geojson_feature(
-                entity,
-                call.compact,
-                opts,
-                call.expand(geo) if geo else "https://uri.etsi.org/ngsi-ld/location",
-            ),
+    if (
+        get("attrs") is not None
+        and opts.attrs
+        and not any(a in entity["attrs"] for a in opts.attrs)
+    ):
+        # Clause 5.7.1.4: an entity with none of the listed attributes is not found.
+        raise ResourceNotFound(
+            f"Entity {entity_id} has none of the attributes {get('attrs')}", instance=entity_id
         )
+    if call.accept == GEO_JSON:
+        geo = call.expand(geometry) if geometry else "https://uri.etsi.org/ngsi-ld/location"
+        return respond(call, geojson_feature(entity, call.compact, opts, geo))
     return respond(call, render_entity(entity, call.compact, opts))
 
 
 async def delete_entity(request: Request) -> Response:
+    """Delete entity (clause 5.6.6, 6.5.3.2)."""
     call = await read_call(request)
-    await broker(request).delete_entity(call.tenant, request.path_params["entity_id"])
+    entity_id = request.path_params["entity_id"]
+    await _check_type(request, call, entity_id)
+    await broker(request).delete_entity(call.tenant, entity_id)
     return no_content(call)
 
 
 async def replace_entity(request: Request) -> Response:
+    """Replace entity (clause 5.6.18, 6.5.3.3)."""
     call = await read_call(request)
+    entity_id = request.path_params["entity_id"]
+    await _check_type(request, call, entity_id)
     await broker(request).replace_entity(
-        call.tenant, request.path_params["entity_id"], _strip_context(call.body), call.expand
+        call.tenant, entity_id, _strip_context(call.body), call.expand
     )
     return no_content(call)
 
 
 async def merge_entity(request: Request) -> Response:
+    """Merge entity (clause 5.6.17, 6.5.3.4) with format / observedAt / lang."""
     call = await read_call(request)
+    get = request.query_params.get
+    entity_id = request.path_params["entity_id"]
+    opts = flag_options(request, MERGE_OPTIONS)
+    fmt = get("format")  # format takes precedence over options (table 6.5.3.4-1)
+    if fmt is not None and fmt not in ("simplified", "keyValues", "normalized", "concise"):
+        raise BadRequestData(f"Unknown format {fmt!r}")
+    simplified = fmt in ("simplified", "keyValues") if fmt is not None else bool(opts)
+    observed_at = get("observedAt")
+    if observed_at is not None:
+        parse_time(observed_at, field="observedAt")
+    await _check_type(request, call, entity_id)
     await broker(request).merge_entity(
-        call.tenant, request.path_params["entity_id"], _strip_context(call.body), call.expand
+        call.tenant,
+        entity_id,
+        _strip_context(call.body),
+        call.expand,
+        simplified=simplified,
+        observed_at=observed_at,
+        lang=get("lang"),
     )
     return no_content(call)
 
 
 def update_result_response(call: Call, result: UpdateResult) -> Response:
+    """204, or 207 with an UpdateResult (clauses 5.2.18, 6.6.3).
+
+    Clause 6.3.6: partial success bodies carry Fully Qualified Names only (no @context).
+    """
     if not result.not_updated:
         return no_content(call)
     return plain_json(
@@ -305,35 +445,41 @@ def update_result_response(call: Call, result: UpdateResult) -> Response:
             "notUpdated": [{"attributeName": n, "reason": r} for n, r in result.not_updated],
         },
         status=207,
+        call=call,
     )
 
 
 async def append_attrs(request: Request) -> Response:
+    """Append attributes (clause 5.6.3, 6.6.3.1)."""
     call = await read_call(request)
-    overwrite = "noOverwrite" not in flag_options(request)
+    entity_id = request.path_params["entity_id"]
+    overwrite = "noOverwrite" not in flag_options(request, APPEND_OPTIONS)
+    await _check_type(request, call, entity_id)
     result = await broker(request).append_attrs(
-        call.tenant,
-        request.path_params["entity_id"],
-        _strip_context(call.body),
-        call.expand,
-        overwrite=overwrite,
+        call.tenant, entity_id, _strip_context(call.body), call.expand, overwrite=overwrite
     )
     return update_result_response(call, result)
 
 
 async def update_attrs(request: Request) -> Response:
+    """Update attributes (clause 5.6.2, 6.6.3.2)."""
     call = await read_call(request)
+    entity_id = request.path_params["entity_id"]
+    await _check_type(request, call, entity_id)
     result = await broker(request).update_attrs(
-        call.tenant, request.path_params["entity_id"], _strip_context(call.body), call.expand
+        call.tenant, entity_id, _strip_context(call.body), call.expand
     )
     return update_result_response(call, result)
 
 
 async def partial_update_attr(request: Request) -> Response:
+    """Partial attribute update (clause 5.6.4, 6.7.3.1)."""
     call = await read_call(request)
+    entity_id = request.path_params["entity_id"]
+    await _check_type(request, call, entity_id)
     await broker(request).partial_update_attr(
         call.tenant,
-        request.path_params["entity_id"],
+        entity_id,
         request.path_params["attr"],
         _strip_context(call.body),
         call.expand,
@@ -342,10 +488,13 @@ async def partial_update_attr(request: Request) -> Response:
 
 
 async def replace_attr(request: Request) -> Response:
+    """Replace attribute (clause 5.6.19, 6.7.3.3)."""
     call = await read_call(request)
+    entity_id = request.path_params["entity_id"]
+    await _check_type(request, call, entity_id)
     await broker(request).replace_attr(
         call.tenant,
-        request.path_params["entity_id"],
+        entity_id,
         request.path_params["attr"],
         _strip_context(call.body),
         call.expand,
@@ -354,23 +503,39 @@ async def replace_attr(request: Request) -> Response:
 
 
 async def delete_attr(request: Request) -> Response:
+    """Delete attribute (clause 5.6.5, 6.7.3.2)."""
     call = await read_call(request)
+    get = request.query_params.get
+    entity_id = request.path_params["entity_id"]
+    dataset_id = get("datasetId")
+    if dataset_id is not None and dataset_id != "@none" and not is_uri(dataset_id):
+        raise BadRequestData(f"datasetId must be a URI, got {dataset_id!r}")
+    await _check_type(request, call, entity_id)
     await broker(request).delete_attr(
         call.tenant,
-        request.path_params["entity_id"],
+        entity_id,
         request.path_params["attr"],
         call.expand,
-        dataset_id=request.query_params.get("datasetId"),
-        delete_all=_bool_param(request, "deleteAll"),
+        dataset_id=None if dataset_id == "@none" else dataset_id,
+        delete_all=_bool(get, "deleteAll"),
     )
     return no_content(call)
 
 
 # -- batch operations ---------------------------------------------------------------
-async def _batch_items(request: Request) -> tuple[Call, list[tuple[Any, Any]]]:
+async def _batch_body(request: Request, what: str) -> Call:
     call = await read_call(request, body=True)
-    if not isinstance(call.body, list):
-        raise BadRequestData("A batch body must be a JSON array")
+    body = call.body
+    # Clauses 5.6.7.4 to 5.6.10.4: an empty array or a null item is a BadRequestData.
+    if not isinstance(body, list) or not body:
+        raise BadRequestData(f"A batch body must be a non-empty JSON array of {what}")
+    if any(item is None for item in body):
+        raise BadRequestData("A batch body cannot contain null items")
+    return call
+
+
+async def _batch_items(request: Request) -> tuple[Call, list[tuple[Any, Any]]]:
+    call = await _batch_body(request, "entities")
     items = []
     resolver = request.app.state.resolver
     ld = request.headers.get("content-type", "").startswith("application/ld+json")
@@ -384,53 +549,58 @@ async def _batch_items(request: Request) -> tuple[Call, list[tuple[Any, Any]]]:
     return call, items
 
 
-def batch_response(call: Call, result: BatchResult, *, created: bool = False) -> Response:
-    """201 with the ids or 204 when all succeeded; 207 with a BatchOperationResult (clause 5.2.16)."""
+def batch_response(
+    call: Call, result: BatchResult, *, created: list[str] | None = None
+) -> Response:
+    """201 with created ids, 204, or 207 with a BatchOperationResult (clauses 5.2.16, 6.14-6.17)."""
     if result.errors:
         errors = [
             {"entityId": entity_id, "error": err.problem()} for entity_id, err in result.errors
         ]
-        return plain_json({"success": result.success, "errors": errors}, status=207)
+        return plain_json({"success": result.success, "errors": errors}, status=207, call=call)
     if created:
-        return plain_json(result.success, status=201)
+        return plain_json(created, status=201, call=call)
     return no_content(call)
 
 
 async def batch_create(request: Request) -> Response:
+    """Batch entity creation (clause 5.6.7, 6.14): 201 with the ids, or 207."""
     call, items = await _batch_items(request)
     result = await broker(request).batch_create(call.tenant, items)
-    return batch_response(call, result, created=True)
+    if result.errors:
+        return batch_response(call, result)
+    return plain_json(result.success, status=201, call=call)
 
 
 async def batch_upsert(request: Request) -> Response:
+    """Batch upsert (clause 5.6.8, 6.15): 201 with created ids, 204 when none created, or 207."""
+    opts = flag_options(request, UPSERT_OPTIONS)
+    if opts == UPSERT_OPTIONS:
+        raise BadRequestData("options replace and update cannot be used together")
     call, items = await _batch_items(request)
-    opts = flag_options(request)
     mode = "update" if "update" in opts else "replace"
     result, created = await broker(request).batch_upsert(call.tenant, items, mode=mode)
-    if result.errors:
-        return batch_response(call, result)
-    if created:
-        return plain_json(created, status=201)
-    return no_content(call)
+    return batch_response(call, result, created=created)
 
 
 async def batch_update(request: Request) -> Response:
+    """Batch update (clause 5.6.9, 6.16): 204 or 207."""
+    overwrite = "noOverwrite" not in flag_options(request, APPEND_OPTIONS)
     call, items = await _batch_items(request)
-    overwrite = "noOverwrite" not in flag_options(request)
     result = await broker(request).batch_update(call.tenant, items, overwrite=overwrite)
     return batch_response(call, result)
 
 
 async def batch_merge(request: Request) -> Response:
+    """Batch merge (clause 5.6.20, 6.31): 204 or 207."""
     call, items = await _batch_items(request)
     result = await broker(request).batch_merge(call.tenant, items)
     return batch_response(call, result)
 
 
 async def batch_delete(request: Request) -> Response:
-    call = await read_call(request, body=True)
-    if not isinstance(call.body, list):
-        raise BadRequestData("A batch delete body must be a JSON array of entity ids")
+    """Batch delete (clause 5.6.10, 6.17): 204 or 207."""
+    call = await _batch_body(request, "entity ids")
     result = await broker(request).batch_delete(call.tenant, call.body)
     return batch_response(call, result)
 
@@ -438,8 +608,17 @@ async def batch_delete(request: Request) -> Response:
 async def purge_entities(request: Request) -> Response:
     """Purge entities (clause 5.6.21): DELETE /entities with type / q / id selectors."""
     call = await read_call(request)
-    query = build_query(call, request.query_params.get, request.app.state.settings)
-    await broker(request).purge(call.tenant, query)
+    get = request.query_params.get
+    query = build_query(call, get, request.app.state.settings)
+    drop, keep = get("drop"), get("keep")
+    if drop is not None and keep is not None:
+        raise BadRequestData("drop and keep cannot be used together")
+    await broker(request).purge(
+        call.tenant,
+        query,
+        drop=None if drop is None else {call.expand(a) for a in _split(drop)},
+        keep=None if keep is None else {call.expand(a) for a in _split(keep)},
+    )
     return no_content(call)
 
 

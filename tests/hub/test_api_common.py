@@ -1,0 +1,347 @@
+"""Common behaviours over real HTTP, on SQLite and PostgreSQL.
+
+HTTP preconditions (6.3.4), @context resolution (6.3.5, 5.5.7), response rules (6.3.6),
+errors (5.5.2, 5.5.3, 6.3.2, 6.3.3), tenants (4.14, 5.5.10, 6.3.14).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+ERR = "https://uri.etsi.org/ngsi-ld/errors/"
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+REL = "http://www.w3.org/ns/json-ld#context"
+B1 = "urn:ngsi-ld:Building:b1"
+EX = "https://example.org/ns/"
+USER_CONTEXT = {
+    "@context": {
+        "ex": EX,
+        "Building": "ex:Building",
+        "Office": "ex:Office",
+        "name": "ex:name",
+        "category": {"@id": "ex:category", "@type": "@vocab"},
+    }
+}
+JSON = {"Content-Type": "application/json"}
+LD = {"Content-Type": "application/ld+json"}
+
+
+def link(url: str) -> dict[str, str]:
+    return {"Link": f'<{url}>; rel="{REL}"; type="application/ld+json"'}
+
+
+def problem(response, status: int, kind: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert "link" not in response.headers
+    body = response.json()
+    assert body["type"] == ERR + kind and body["status"] == status
+    assert body["title"] and body["detail"]
+    return body
+
+
+def bare(response, status: int) -> None:
+    """Just a status code, no payload body (clause 6.3.4)."""
+    assert response.status_code == status, response.text
+    assert response.content == b""
+    assert "content-type" not in response.headers
+
+
+def create(hub, body=None, headers=None) -> None:
+    body = body or {"id": B1, "type": "Building", "name": "A"}
+    response = hub.http.post("/entities", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture(scope="module")
+def context_server() -> Iterator[str]:
+    """Serve @context documents on a local port: /user.jsonld, /broken.jsonld, /missing."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path == "/user.jsonld":
+                payload, status = json.dumps(USER_CONTEXT).encode(), 200
+            elif self.path == "/broken.jsonld":
+                payload, status = b"{not json", 200
+            else:
+                payload, status = b"", 404
+            self.send_response(status)
+            self.send_header("Content-Type", "application/ld+json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+# -- preconditions (6.3.4) ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/entities"), ("PATCH", f"/entities/{B1}/attrs"), ("PUT", f"/entities/{B1}"),
+     ("POST", "/entityOperations/create"), ("PATCH", f"/entities/{B1}")],
+)  # fmt: skip
+def test_unsupported_content_type_is_bare_415(hub, method, path):
+    bare(hub.http.request(method, path, content=b"{}", headers={"Content-Type": "text/plain"}), 415)
+    bare(hub.http.request(method, path, content=b"{}"), 415)
+
+
+def test_merge_patch_content_type_only_for_patch(hub):
+    response = hub.http.post(
+        "/entities", content=b"{}", headers={"Content-Type": "application/merge-patch+json"}
+    )
+    bare(response, 415)
+
+
+def test_missing_content_length_is_bare_411(hub):
+    """A chunked body has no Content-Length (clause 6.3.4)."""
+
+    def chunks():
+        yield json.dumps({"id": B1, "type": "Building"}).encode()
+
+    response = hub.http.post("/entities", content=chunks(), headers=JSON)
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    bare(response, 411)
+    problem(hub.http.get(f"/entities/{B1}"), 404, "ResourceNotFound")
+
+
+@pytest.mark.parametrize(
+    "accept", ["text/html", "application/xml, text/plain", "application/json;q=0"]
+)
+def test_not_acceptable_is_406_with_the_representations(hub, accept):
+    create(hub)
+    response = hub.http.get(f"/entities/{B1}", headers={"Accept": accept})
+    assert response.status_code == 406
+    body = response.text
+    assert "application/json" in body and "application/ld+json" in body
+
+
+def test_geojson_accept_is_406_outside_consumption(hub):
+    """Clause 6.3.4: application/geo+json only for retrieve and query entities."""
+    response = hub.http.post(
+        "/entities", json={"id": B1, "type": "Building"}, headers={"Accept": "application/geo+json"}
+    )
+    assert response.status_code == 406
+    assert "application/json" in response.text
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("application/*", "application/json"),
+        ("application/ld+json", "application/ld+json"),
+        ("text/html, application/ld+json", "application/ld+json"),
+        ("application/ld+json;q=0.5, application/json;q=0.9", "application/json"),
+        ("application/json, application/ld+json", "application/json"),
+        ("application/geo+json", "application/geo+json"),
+    ],
+)
+def test_accept_negotiation(hub, accept, media):
+    create(hub)
+    headers = {"Accept": accept} if accept else {}
+    response = hub.http.get(f"/entities/{B1}", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media
+
+
+def test_invalid_json_is_400_invalid_request(hub):
+    response = hub.http.post("/entities", content=b'{"id": "urn:a:b", ', headers=JSON)
+    problem(response, 400, "InvalidRequest")
+    problem(hub.http.post("/entities", content=b"", headers=JSON), 400, "InvalidRequest")
+
+
+# -- responses (6.3.6) -----------------------------------------------------------------------
+def test_json_response_has_link_ld_json_response_has_context(hub):
+    create(hub)
+    response = hub.http.get(f"/entities/{B1}")
+    assert response.headers["link"] == f'<{CORE}>; rel="{REL}"; type="application/ld+json"'
+    assert "@context" not in response.json()
+    response = hub.http.get(f"/entities/{B1}", headers={"Accept": "application/ld+json"})
+    assert "link" not in response.headers
+    assert response.json() == {
+        "@context": CORE,
+        "id": B1,
+        "type": "Building",
+        "name": {"type": "Property", "value": "A"},
+    }
+    listing = hub.http.get(
+        "/entities", params={"type": "Building"}, headers={"Accept": "application/ld+json"}
+    )
+    assert [e["@context"] for e in listing.json()] == [CORE]
+
+
+def test_errors_and_partial_success_are_plain_json(hub):
+    ld = {"Accept": "application/ld+json"}
+    problem(hub.http.get(f"/entities/{B1}", headers=ld), 404, "ResourceNotFound")
+    create(hub)
+    response = hub.http.post(
+        f"/entities/{B1}/attrs", params={"options": "noOverwrite"}, json={"name": "B"}, headers=ld
+    )
+    assert response.status_code == 207
+    assert response.headers["content-type"] == "application/json"
+    assert "link" not in response.headers and "@context" not in response.json()
+
+
+def test_no_content_responses(hub):
+    create(hub)
+    response = hub.http.patch(f"/entities/{B1}/attrs", json={"name": "B"})
+    assert response.status_code == 204
+    assert response.content == b""
+    for header in ("content-length", "content-type", "link"):
+        assert header not in response.headers
+
+
+def test_method_not_allowed_and_unknown_resource(hub):
+    response = hub.http.put("/entities", json={})
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"] and "GET" in response.headers["allow"]
+    problem(hub.http.get("/nothing-here"), 404, "ResourceNotFound")
+
+
+# -- @context (6.3.5, 5.5.7) -----------------------------------------------------------------
+def test_link_header_user_context(hub, context_server):
+    url = f"{context_server}/user.jsonld"
+    body = {
+        "id": B1,
+        "type": "Building",
+        "name": "City Hall",
+        "category": {"type": "VocabProperty", "vocab": "Office"},
+        "height": 42,
+    }
+    create(hub, body, headers=link(url))
+    compact = hub.http.get(f"/entities/{B1}", headers=link(url), params={"options": "keyValues"})
+    assert compact.status_code == 200, compact.text
+    assert compact.json() == {
+        "id": B1,
+        "type": "Building",
+        "name": "City Hall",
+        "category": {"vocab": "Office"},
+        "height": 42,
+    }
+    assert compact.headers["link"] == f'<{url}>; rel="{REL}"; type="application/ld+json"'
+    expanded = hub.http.get(f"/entities/{B1}", params={"options": "keyValues"}).json()
+    assert expanded == {
+        "id": B1,
+        "type": EX + "Building",
+        EX + "name": "City Hall",
+        EX + "category": {"vocab": EX + "Office"},
+        "height": 42,
+    }
+    ld = hub.http.get(f"/entities/{B1}", headers={**link(url), "Accept": "application/ld+json"})
+    assert ld.json()["@context"] == url
+    # Queries expand type and attribute names with the Link context too.
+    found = hub.http.get("/entities", params={"type": "Building", "q": "name==\"City Hall\""},
+                         headers=link(url))  # fmt: skip
+    assert [e["id"] for e in found.json()] == [B1]
+    assert hub.http.get("/entities", params={"type": "Building"}).json() == []
+
+
+def test_ld_json_body_context(hub, context_server):
+    body = {
+        "id": B1,
+        "type": "Building",
+        "name": "City Hall",
+        "@context": [{"name": EX + "name", "Building": EX + "Building"}, CORE],
+    }
+    response = hub.http.post("/entities", json=body, headers=LD)
+    assert response.status_code == 201, response.text
+    out = hub.http.get(
+        f"/entities/{B1}",
+        headers=link(f"{context_server}/user.jsonld"),
+        params={"format": "keyValues"},
+    )
+    assert out.json() == {"id": B1, "type": "Building", "name": "City Hall"}
+    with_url = {"id": "urn:ngsi-ld:Building:b2", "type": "Building",
+                "@context": f"{context_server}/user.jsonld"}  # fmt: skip
+    assert hub.http.post("/entities", json=with_url, headers=LD).status_code == 201
+    assert hub.http.get("/entities/urn:ngsi-ld:Building:b2").json()["type"] == EX + "Building"
+
+
+def test_context_mixing_is_400(hub, context_server):
+    url = f"{context_server}/user.jsonld"
+    body = {"id": B1, "type": "Building"}
+    # ld+json needs an @context in the body, and no Link header.
+    problem(hub.http.post("/entities", json=body, headers=LD), 400, "BadRequestData")
+    problem(
+        hub.http.post("/entities", json={**body, "@context": CORE}, headers={**LD, **link(url)}),
+        400,
+        "BadRequestData",
+    )
+    # application/json cannot carry an @context in the body.
+    problem(hub.http.post("/entities", json={**body, "@context": CORE}), 400, "BadRequestData")
+    problem(hub.http.get(f"/entities/{B1}"), 404, "ResourceNotFound")
+
+
+def test_unavailable_or_invalid_remote_context(hub, context_server):
+    missing = hub.http.get(
+        "/entities", params={"type": "Building"}, headers=link(f"{context_server}/missing")
+    )
+    problem(missing, 504, "LdContextNotAvailable")
+    broken = hub.http.get(
+        "/entities", params={"type": "Building"}, headers=link(f"{context_server}/broken.jsonld")
+    )
+    problem(broken, 400, "BadRequestData")
+    problem(
+        hub.http.get("/entities", params={"type": "Building"}, headers={"Link": "<nope"}),
+        400,
+        "BadRequestData",
+    )
+
+
+# -- tenants (4.14, 5.5.10, 6.3.14) ----------------------------------------------------------
+def test_tenant_created_on_create_and_echoed(hub):
+    seoul = {"NGSILD-Tenant": "seoul"}
+    response = hub.http.post("/entities", json={"id": B1, "type": "Building"}, headers=seoul)
+    assert response.status_code == 201
+    assert response.headers["ngsild-tenant"] == "seoul"
+    response = hub.http.get(f"/entities/{B1}", headers=seoul)
+    assert response.status_code == 200 and response.headers["ngsild-tenant"] == "seoul"
+    listing = hub.http.get("/entities", params={"type": "Building"}, headers=seoul)
+    assert [e["id"] for e in listing.json()] == [B1]
+    assert listing.headers["ngsild-tenant"] == "seoul"
+    no_content = hub.http.patch(f"/entities/{B1}/attrs", json={"a": 1}, headers=seoul)
+    assert no_content.status_code == 204 and no_content.headers["ngsild-tenant"] == "seoul"
+    # The default tenant and other tenants do not see it.
+    problem(hub.http.get(f"/entities/{B1}"), 404, "ResourceNotFound")
+    assert hub.http.get("/entities", params={"type": "Building"}).json() == []
+    create(hub, {"id": B1, "type": "Office"})
+    assert hub.http.get(f"/entities/{B1}", headers=seoul).json()["type"] == "Building"
+    assert hub.http.get(f"/entities/{B1}").json()["type"] == "Office"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", f"/entities/{B1}", None, None),
+        ("GET", "/entities", {"type": "Building"}, None),
+        ("DELETE", f"/entities/{B1}", None, None),
+        ("POST", f"/entities/{B1}/attrs", None, {"a": 1}),
+        ("PATCH", f"/entities/{B1}/attrs", None, {"a": 1}),
+        ("PATCH", f"/entities/{B1}", None, {"a": 1}),
+        ("PUT", f"/entities/{B1}", None, {"type": "Building"}),
+        ("PATCH", f"/entities/{B1}/attrs/a", None, {"value": 1}),
+        ("DELETE", f"/entities/{B1}/attrs/a", None, None),
+        ("GET", "/types", None, None),
+        ("GET", "/attributes", None, None),
+        ("POST", "/entityOperations/query", None, {"type": "Query", "entities": [{"type": "B"}]}),
+    ],
+)
+def test_nonexistent_tenant_is_404(hub, method, path, params, body):
+    headers = {"NGSILD-Tenant": "atlantis"}
+    response = hub.http.request(method, path, params=params, json=body, headers=headers)
+    problem(response, 404, "NonexistentTenant")
+    assert response.headers["ngsild-tenant"] == "atlantis"
