@@ -62,7 +62,8 @@ def make_store(backend: str, tmp_path: Path):
 class Hub:
     """A running hub: base URL, an HTTP client and the backend name."""
 
-    def __init__(self, base: str, backend: str, store):
+    def __init__(self, base: str, backend: str, store, app=None):
+        self.app = app
         self.base = base
         self.api = base + "/ngsi-ld/v1"
         self.backend = backend
@@ -101,7 +102,7 @@ def hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
     settings = Settings(data_dir=tmp_path, port=port, max_limit=1000)
     app = create_app(settings, store=store)
     with running(app, port) as base:
-        hub = Hub(base, backend, store)
+        hub = Hub(base, backend, store, app)
         try:
             yield hub
         finally:

@@ -30,6 +30,7 @@ from smartseoul.hub.errors import (
     ResourceNotFound,
 )
 from smartseoul.hub.jsonld import ContextResolver
+from smartseoul.hub.notifier import start_notifications
 from smartseoul.hub.store.base import Store
 
 log = logging.getLogger("smartseoul")
@@ -180,10 +181,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         app.state.resolver = ContextResolver(store, settings)
+        # Subscriptions: the feed queues notifications inside each write's transaction and
+        # the notifier delivers them (clauses 5.8, 5.11); it also sets the broker's feed.
+        app.state.notifier = await start_notifications(app)
         try:
             yield
         finally:
-            await app.state.resolver.close() if hasattr(app.state.resolver, "close") else None
+            await app.state.notifier.stop()
+            await app.state.resolver.close()
             await store.close()
 
     async def health(request: Request) -> Response:

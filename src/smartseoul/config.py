@@ -14,20 +14,32 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SMARTSEOUL_", extra="ignore")
 
-    data_dir: Path = Field(Path("var"), description="Folder for the SQLite database and other state.")
+    data_dir: Path = Field(
+        Path("var"), description="Folder for the SQLite database and other state."
+    )
     database_url: str = Field(
         "",
         description="postgresql://... selects PostgreSQL; empty means a SQLite file in data_dir.",
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
-    port: int = Field(1026, description="Port the HTTP server listens on (1026: the NGSI-LD custom).")
+    port: int = Field(
+        1026, description="Port the HTTP server listens on (1026: the NGSI-LD custom)."
+    )
     base_url: str = Field(
         "",
         description="Public base URL used in Location headers and hosted @context URLs; "
         "derived from host and port when empty.",
     )
-    max_limit: int = Field(1000, description="Largest `limit` a query may ask for (TooManyResults above).")
+    max_limit: int = Field(
+        1000, description="Largest `limit` a query may ask for (TooManyResults above)."
+    )
     default_limit: int = Field(20, description="Page size when a query gives no `limit`.")
+    temporal_max_instances: int = Field(
+        10000,
+        ge=1,
+        description="Instances per attribute and dataset in one temporal answer; more gives "
+        "206 Partial Content with a Content-Range.",
+    )
     context_fetch_timeout: float = Field(5.0, description="Seconds to wait for a remote @context.")
     context_cache_size: int = Field(256, description="Remote @context documents kept in memory.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from smartseoul.hub.api import temporal as temporal_api
-
 VEHICLE = "urn:ngsi-ld:Vehicle:B9211"
 LD = {"Content-Type": "application/ld+json", "Accept": "application/ld+json"}
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
@@ -216,8 +214,8 @@ def test_add_attrs_and_delete_attribute_and_entity(hub):
     assert hub.http.post(f"{path}/attrs", json=gps).status_code == 404
 
 
-def test_partial_content_when_instances_are_cut(hub, monkeypatch):
-    monkeypatch.setattr(temporal_api, "MAX_INSTANCES", 2)
+def test_partial_content_when_instances_are_cut(hub):
+    hub.app.state.settings.temporal_max_instances = 2
     create_vehicle(hub)
     response = hub.http.get(f"/temporal/entities/{VEHICLE}", params=BETWEEN)
     assert response.status_code == 206

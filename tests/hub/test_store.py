@@ -156,6 +156,9 @@ def test_history_rows_and_temporal_entities(store, run):
     got = run(store.query_history("", between))
     assert [r.num for r in got] == [2.0, 3.0, 4.0]
     assert got[0].data == {"type": "Property", "value": 2}
+    one = run(store.get_history_instance("", "urn:ngsi-ld:Sensor:0001", V + "temperature", "urn:i:7"))
+    assert one is not None and one.num == 7.0 and one.observed_at == 1_420.0
+    assert run(store.get_history_instance("", "urn:ngsi-ld:Sensor:0001", V + "temperature", "urn:i:x")) is None
     before = HistoryQuery(entity_ids=["urn:ngsi-ld:Sensor:0001"], timerel="before", time_at=1_060.0)
     assert [r.instance_id for r in run(store.query_history("", before))] == ["urn:i:0"]
     listed, count = run(store.temporal_entities("", EntityQuery(types=parse_type_expr("Sensor", expand), count=True)))

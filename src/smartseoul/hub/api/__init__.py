@@ -7,15 +7,12 @@ import importlib
 from starlette.routing import BaseRoute
 
 # Order matters only where paths overlap; each module owns a distinct prefix.
-MODULES = ("entities", "discovery", "contexts", "temporal")
+MODULES = ("entities", "discovery", "contexts", "temporal", "subscriptions")
 
 
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for name in MODULES:
-        try:
-            module = importlib.import_module(f"smartseoul.hub.api.{name}")
-        except ModuleNotFoundError:  # TEMP while parts land
-            continue
+        module = importlib.import_module(f"smartseoul.hub.api.{name}")
         out.extend(module.routes)
     return out

@@ -193,6 +193,11 @@ class Store(Protocol):
 
     async def query_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]: ...
 
+    async def get_history_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str
+    ) -> HistoryRow | None:
+        """One attribute instance (deleted ones too), without reading the rest of its history."""
+
     async def temporal_entities(
         self, tenant: str, query: EntityQuery
     ) -> tuple[list[TemporalEntityRow], int | None]: ...

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from smartseoul.hub.store.sql import SqlStore
+from smartseoul.hub.store.subscription_sql import SCHEMA_POSTGRES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at DOUBLE PRECISION);
@@ -97,7 +98,7 @@ class PostgresStore(SqlStore):
         async with self.pool.connection() as conn:
             # One migration at a time when several workers start together.
             await conn.execute("SELECT pg_advisory_xact_lock(726172)")
-            await conn.execute(SCHEMA)
+            await conn.execute(SCHEMA + SCHEMA_POSTGRES)
 
     async def close(self) -> None:
         if self.pool is not None:

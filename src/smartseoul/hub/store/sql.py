@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
-
-import orjson
+from typing import Any
 
 from smartseoul.hub.store.base import (
     Entity,
@@ -22,33 +20,29 @@ from smartseoul.hub.store.base import (
     TemporalEntityRow,
 )
 from smartseoul.hub.store.indexing import geo_rows, index_rows
+from smartseoul.hub.store.sqlcommon import Conn, dumps, loads, marks
+from smartseoul.hub.store.subscription_sql import SubscriptionStoreMixin
 
 GEO_SLOTS = 64  # geometry index ids are pk * GEO_SLOTS + n: deletes by id range stay indexed
 CHUNK = 500  # ids per IN (...) list
+_HISTORY_SELECT = (
+    "SELECT entity_id, attr, instance_id, dataset_id, observed_at, modified_at, deleted, num, data "
+    "FROM history"
+)
 
 
-class Conn(Protocol):
-    """What a backend adapter gives the shared code: ``?`` placeholders everywhere."""
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def loads(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        return orjson.loads(value)
-    return value  # psycopg already decoded jsonb
-
-
-def marks(n: int) -> str:
-    return ",".join("?" * n)
+def _history_row(r: tuple[Any, ...]) -> HistoryRow:
+    return HistoryRow(
+        entity_id=r[0],
+        attr=r[1],
+        instance_id=r[2],
+        dataset_id=r[3],
+        observed_at=r[4],
+        modified_at=r[5],
+        deleted=bool(r[6]),
+        num=r[7],
+        data=loads(r[8]),
+    )
 
 
 class SqlTx:
@@ -235,7 +229,7 @@ class SqlTx:
         return count > 0
 
 
-class SqlStore:
+class SqlStore(SubscriptionStoreMixin):
     """Shared implementation; subclasses provide connections and the geometry index."""
 
     dialect = "sql"
@@ -401,10 +395,7 @@ class SqlStore:
         ids = list(query.entity_ids)
         for start in range(0, len(ids), CHUNK):
             part = ids[start : start + CHUNK]
-            sql = (
-                "SELECT entity_id, attr, instance_id, dataset_id, observed_at, modified_at, deleted, num, data "
-                f"FROM history WHERE tenant=? AND entity_id IN ({marks(len(part))})"
-            )
+            sql = f"{_HISTORY_SELECT} WHERE tenant=? AND entity_id IN ({marks(len(part))})"
             params: list[Any] = [tenant, *part]
             if query.attrs:
                 sql += f" AND attr IN ({marks(len(query.attrs))})"
@@ -425,21 +416,18 @@ class SqlStore:
             sql += f" ORDER BY entity_id, attr, {column}, modified_at"
             async with self.read() as conn:
                 rows = await conn.fetchall(sql, params)
-            out.extend(
-                HistoryRow(
-                    entity_id=r[0],
-                    attr=r[1],
-                    instance_id=r[2],
-                    dataset_id=r[3],
-                    observed_at=r[4],
-                    modified_at=r[5],
-                    deleted=bool(r[6]),
-                    num=r[7],
-                    data=loads(r[8]),
-                )
-                for r in rows
-            )
+            out.extend(_history_row(r) for r in rows)
         return out
+
+    async def get_history_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str
+    ) -> HistoryRow | None:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                f"{_HISTORY_SELECT} WHERE tenant=? AND entity_id=? AND attr=? AND instance_id=?",
+                [tenant, entity_id, attr, instance_id],
+            )
+        return _history_row(rows[0]) if rows else None
 
     async def temporal_entities(
         self, tenant: str, query: EntityQuery

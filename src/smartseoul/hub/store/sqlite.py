@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smartseoul.hub.store.sql import GEO_SLOTS, SqlStore
+from smartseoul.hub.store.subscription_sql import SCHEMA_SQLITE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at REAL);
@@ -83,7 +84,7 @@ class SqliteStore(SqlStore):
         db.execute("PRAGMA cache_size=-65536")
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA mmap_size=268435456")
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + SCHEMA_SQLITE)
         register_sqlite_functions(db)
         self.db = db
         self._conn = _Conn(db)

@@ -1,0 +1,131 @@
+"""HTTP routes for /subscriptions (clauses 6.10, 6.11; behaviour 5.8.1 to 5.8.5).
+
+The rules live in ``hub.subscriptions``; handlers read the request, call them, store and
+shape the response. Paths are relative to the API root.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smartseoul.hub.api.common import Call, int_param, no_content, read_call, respond
+from smartseoul.hub.entities import is_uri, now_iso
+from smartseoul.hub.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NonexistentTenant,
+    ResourceNotFound,
+    TooManyResults,
+)
+from smartseoul.hub.subscriptions import (
+    parse_subscription,
+    render_subscription,
+    update_subscription,
+)
+
+PREFIX = "/ngsi-ld/v1/subscriptions/"
+
+
+def _subscription_id(request: Request) -> str:
+    sub_id = request.path_params["subscription_id"]
+    if not is_uri(sub_id):  # clauses 5.8.2.4, 5.8.3.4, 5.8.5.4
+        raise BadRequestData(f"Subscription id must be a URI, got {sub_id!r}")
+    return sub_id
+
+
+async def _check_jsonld_context(request: Request, sub: dict[str, Any]) -> None:
+    """Clause 5.8.1.4: an unavailable jsonldContext is LdContextNotAvailable."""
+    if "jsonldContext" in sub:
+        await request.app.state.resolver.resolve(sub["jsonldContext"])
+
+
+async def _require_tenant(request: Request, call: Call) -> None:
+    if not await request.app.state.store.tenant_exists(call.tenant):
+        raise NonexistentTenant(f"Tenant {call.tenant!r} does not exist", instance=call.tenant)
+
+
+async def create_subscription(request: Request) -> Response:
+    """Create subscription (clause 5.8.1): 201 with Location."""
+    call = await read_call(request)
+    sub = parse_subscription(
+        call.body, call.expand, source=call.context_source, now_text=now_iso(), now=time.time()
+    )
+    await _check_jsonld_context(request, sub)
+    if not await request.app.state.store.insert_subscription(call.tenant, sub):
+        raise AlreadyExists(f"Subscription {sub['id']} already exists", instance=sub["id"])
+    location = PREFIX + quote(sub["id"], safe=":")
+    return no_content(call, status=201, headers={"Location": location})
+
+
+async def query_subscriptions(request: Request) -> Response:
+    """Query subscriptions (clause 5.8.4) with limit, offset and count (clause 5.5.9)."""
+    call = await read_call(request)
+    settings = request.app.state.settings
+    limit = int_param(request, "limit", settings.default_limit)
+    offset = int_param(request, "offset", 0)
+    assert limit is not None and offset is not None
+    if limit > settings.max_limit:
+        raise TooManyResults(f"limit {limit} is over the maximum of {settings.max_limit}")
+    count = request.query_params.get("count", "false")
+    if count not in ("true", "false"):
+        raise BadRequestData(f"count must be true or false, not {count!r}")
+    await _require_tenant(request, call)
+    page, total = await request.app.state.store.list_subscriptions(
+        call.tenant, limit=limit, offset=offset
+    )
+    now = time.time()
+    body = [render_subscription(sub, counters, call.compact, now=now) for sub, counters in page]
+    headers = {"NGSILD-Results-Count": str(total)} if count == "true" else None
+    return respond(call, body, headers=headers)
+
+
+async def _load(request: Request, call: Call) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    sub_id = _subscription_id(request)
+    found = await request.app.state.store.get_subscription(call.tenant, sub_id)
+    if found is None:
+        raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
+    return sub_id, found[0], found[1]
+
+
+async def retrieve_subscription(request: Request) -> Response:
+    """Retrieve subscription (clause 5.8.3)."""
+    call = await read_call(request)
+    _, sub, counters = await _load(request, call)
+    return respond(call, render_subscription(sub, counters, call.compact, now=time.time()))
+
+
+async def update_subscription_route(request: Request) -> Response:
+    """Update subscription (clause 5.8.2): 204."""
+    call = await read_call(request)
+    sub_id, sub, _ = await _load(request, call)
+    updated = update_subscription(
+        sub, call.body, call.expand, source=call.context_source, now_text=now_iso(), now=time.time()
+    )
+    await _check_jsonld_context(request, updated)
+    if not await request.app.state.store.replace_subscription(call.tenant, updated):
+        raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
+    return no_content(call)
+
+
+async def delete_subscription(request: Request) -> Response:
+    """Delete subscription (clause 5.8.5): 204."""
+    call = await read_call(request)
+    sub_id = _subscription_id(request)
+    if not await request.app.state.store.delete_subscription(call.tenant, sub_id):
+        raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
+    return no_content(call)
+
+
+routes = [
+    Route("/subscriptions", create_subscription, methods=["POST"]),
+    Route("/subscriptions", query_subscriptions, methods=["GET"]),
+    Route("/subscriptions/{subscription_id:path}", retrieve_subscription, methods=["GET"]),
+    Route("/subscriptions/{subscription_id:path}", update_subscription_route, methods=["PATCH"]),
+    Route("/subscriptions/{subscription_id:path}", delete_subscription, methods=["DELETE"]),
+]

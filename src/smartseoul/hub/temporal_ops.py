@@ -1,0 +1,287 @@
+"""Temporal NGSI-LD operations on the store (clauses 5.6.11 to 5.6.16, 5.7.3, 5.7.4), no web.
+
+A mixin of ``hub.broker.Broker``. The temporal rules (query parameters, bodies, merged
+temporal entities) live in ``hub.temporal``; this module reads and writes the history
+with them, one store transaction per write.
+
+Temporal writes change history only, never the current entities, so they queue no
+notifications: subscriptions (clause 5.8) watch entities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartseoul.hub.changes import Expand, history_rows
+from smartseoul.hub.entities import check_entity_id, check_name, is_uri, normalize_instance
+from smartseoul.hub.entity_ops import EntityOperations
+from smartseoul.hub.errors import BadRequestData, ResourceNotFound
+from smartseoul.hub.query import matches_q
+from smartseoul.hub.store.base import EntityQuery, HistoryRow, TemporalEntityRow
+from smartseoul.hub.temporal import (
+    AGGREGATED_VALUES,
+    TemporalFragment,
+    TemporalQuerySpec,
+    merge_temporal_entity,
+    parse_temporal_fragment,
+    replace_history_instance,
+    stamp,
+)
+from smartseoul.hub.temporal_render import limit_instances
+
+CHUNK = 200  # temporal entities whose history is read in one store call while paging
+
+Found = list[tuple[TemporalEntityRow, list[HistoryRow]]]
+
+
+@dataclass(slots=True)
+class TemporalResult:
+    """Temporal entities with the history rows to show (in the store's order).
+
+    ``total`` is the number of matching entities when a count was asked; ``span`` the
+    DateTime range of the answer when instances were cut to the limit (clause 6.3.10).
+    """
+
+    found: Found = field(default_factory=list)
+    total: int | None = None
+    span: tuple[float, float] | None = None
+
+
+def _clock() -> tuple[float, str]:
+    now = time.time()
+    return now, stamp(now)
+
+
+def _pseudo_entity(entity: TemporalEntityRow, rows: list[HistoryRow]) -> dict[str, Any]:
+    """The instances in the time range as a stored-form entity, for ``q`` and geoQ (5.7.4.4)."""
+    attrs: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if not row.deleted:
+            attrs.setdefault(row.attr, []).append(row.data)
+    return {"id": entity.entity_id, "type": entity.types, "attrs": attrs}
+
+
+def _cut(found: Found, spec: TemporalQuerySpec, max_instances: int) -> TemporalResult:
+    """At most ``max_instances`` per attribute and dataset over the whole answer."""
+    if spec.mode == AGGREGATED_VALUES:
+        return TemporalResult(found)
+    rows, span = limit_instances(
+        [row for _, entity_rows in found for row in entity_rows], spec, max_instances
+    )
+    by_entity: dict[str, list[HistoryRow]] = {}
+    for row in rows:
+        by_entity.setdefault(row.entity_id, []).append(row)
+    return TemporalResult([(e, by_entity.get(e.entity_id, [])) for e, _ in found], span=span)
+
+
+def _new_instance(
+    attr_term: str, attr: str, body: Any, expand: Expand, now_text: str
+) -> dict[str, Any]:
+    """The replacing instance of clause 5.6.14: ``{attr: [instance]}``, ``{attr: instance}``
+    or the bare instance."""
+    if isinstance(body, dict):
+        for key in (attr_term, attr):
+            if key in body:
+                body = body[key]
+                break
+    if isinstance(body, list):
+        if len(body) != 1:
+            raise BadRequestData(f"{attr_term}: give exactly one attribute instance")
+        body = body[0]
+    if not isinstance(body, dict):
+        raise BadRequestData(f"{attr_term}: the attribute instance must be a JSON object")
+    return normalize_instance(attr, body, expand, now=now_text)
+
+
+def _check_instance_id(instance_id: str) -> None:
+    if not is_uri(instance_id):
+        raise BadRequestData(f"instanceId: {instance_id!r} is not a URI")
+
+
+def _attr_name(attr: str, expand: Expand) -> str:
+    check_name(attr)
+    return expand(attr)
+
+
+class TemporalOperations(EntityOperations):
+    """Temporal consumption and provision over ``self.store``."""
+
+    async def _temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRow:
+        check_entity_id(entity_id)
+        await self._require_tenant(tenant)
+        entity = await self.store.get_temporal_entity(tenant, entity_id)
+        if entity is None:
+            raise ResourceNotFound(f"No temporal evolution of {entity_id}", instance=entity_id)
+        return entity
+
+    # -- consumption (clauses 5.7.3, 5.7.4) --------------------------------------------
+    async def retrieve_temporal_entity(
+        self,
+        tenant: str,
+        entity_id: str,
+        spec: TemporalQuerySpec,
+        *,
+        attrs: list[str] | None = None,
+        max_instances: int,
+    ) -> TemporalResult:
+        """Clause 5.7.3: the evolution of one entity, ``attrs`` (expanded) only if given."""
+        entity = await self._temporal_entity(tenant, entity_id)
+        rows = await self.store.query_history(tenant, spec.history_query([entity_id], attrs))
+        return _cut([(entity, rows)], spec, max_instances)
+
+    async def query_temporal_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        spec: TemporalQuerySpec,
+        *,
+        attrs: list[str] | None = None,
+        max_instances: int,
+    ) -> TemporalResult:
+        """Clause 5.7.4: entities with some instance in the time range (and meeting q and
+        geoQ there), paged by ``query.limit`` and ``query.offset`` after that match."""
+        await self._require_tenant(tenant)
+        limit, offset, count = query.limit, query.offset, query.count
+        candidates, _ = await self.store.temporal_entities(
+            tenant, dataclasses.replace(query, limit=1 << 30, offset=0, count=False)
+        )
+        found: Found = []
+        total = 0
+        filtered = query.q is not None or query.geo is not None
+        history_attrs = None if filtered else attrs
+        for start in range(0, len(candidates), CHUNK):
+            chunk = candidates[start : start + CHUNK]
+            rows = await self.store.query_history(
+                tenant, spec.history_query([e.entity_id for e in chunk], history_attrs)
+            )
+            by_entity: dict[str, list[HistoryRow]] = {}
+            for row in rows:
+                by_entity.setdefault(row.entity_id, []).append(row)
+            for entity in chunk:
+                entity_rows = by_entity.get(entity.entity_id)
+                if not entity_rows:
+                    continue
+                if filtered:
+                    pseudo = _pseudo_entity(entity, entity_rows)
+                    if query.q is not None and not matches_q(pseudo, query.q):
+                        continue
+                    if query.geo is not None and not query.geo.matches(pseudo):
+                        continue
+                    if attrs:
+                        entity_rows = [r for r in entity_rows if r.attr in attrs]
+                total += 1
+                if offset < total <= offset + limit:
+                    found.append((entity, entity_rows))
+            if total >= offset + limit and not count:
+                break
+        result = _cut(found, spec, max_instances)
+        if count:
+            result.total = total
+        return result
+
+    # -- provision (clauses 5.6.11 to 5.6.16) ------------------------------------------
+    async def _add_history(
+        self,
+        tenant: str,
+        entity_id: str,
+        fragment: TemporalFragment,
+        existing: TemporalEntityRow | None,
+        now: float,
+    ) -> None:
+        async with self.store.transaction(tenant) as tx:
+            await tx.append_history(history_rows(entity_id, fragment.attrs, now))
+            await tx.upsert_temporal_entities(
+                [merge_temporal_entity(existing, fragment, entity_id, now)]
+            )
+
+    async def upsert_temporal_entity(
+        self, tenant: str, body: Any, expand: Expand
+    ) -> tuple[str, bool]:
+        """Clause 5.6.11: the entity id, and whether its temporal evolution is new."""
+        now, now_text = _clock()
+        fragment = parse_temporal_fragment(body, expand, now=now_text)
+        entity_id = str(fragment.entity_id)
+        existing = await self.store.get_temporal_entity(tenant, entity_id)
+        await self._add_history(tenant, entity_id, fragment, existing, now)
+        return entity_id, existing is None
+
+    async def add_temporal_attrs(
+        self, tenant: str, entity_id: str, body: Any, expand: Expand
+    ) -> None:
+        """Clause 5.6.12."""
+        now, now_text = _clock()
+        fragment = parse_temporal_fragment(body, expand, now=now_text, require_id=False)
+        if fragment.entity_id not in (None, entity_id):
+            raise BadRequestData(f"The body id {fragment.entity_id!r} differs from the URL id")
+        existing = await self._temporal_entity(tenant, entity_id)
+        await self._add_history(tenant, entity_id, fragment, existing, now)
+
+    async def delete_temporal_entity(self, tenant: str, entity_id: str) -> None:
+        """Clause 5.6.16."""
+        entity = await self._temporal_entity(tenant, entity_id)
+        async with self.store.transaction(tenant) as tx:
+            await tx.delete_history(entity.entity_id)
+
+    async def delete_temporal_attr(
+        self,
+        tenant: str,
+        entity_id: str,
+        attr: str,
+        expand: Expand,
+        *,
+        dataset_id: str | None = None,
+        delete_all: bool = False,
+    ) -> None:
+        """Clause 5.6.13: the instances of one datasetId (default: the default ones), or all."""
+        entity = await self._temporal_entity(tenant, entity_id)
+        name = _attr_name(attr, expand)
+        async with self.store.transaction(tenant) as tx:
+            deleted = await tx.delete_history(
+                entity.entity_id, attr=name, dataset_id=dataset_id, all_datasets=delete_all
+            )
+        if not deleted:
+            raise ResourceNotFound(
+                f"No instance of {attr} (datasetId {dataset_id}) "
+                f"in the temporal evolution of {entity.entity_id}",
+                instance=entity.entity_id,
+            )
+
+    async def modify_temporal_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str, body: Any, expand: Expand
+    ) -> None:
+        """Clause 5.6.14: replace one instance; it keeps its instanceId and datasetId."""
+        now, now_text = _clock()
+        _check_instance_id(instance_id)
+        name = _attr_name(attr, expand)
+        instance = _new_instance(attr, name, body, expand, now_text)
+        entity = await self._temporal_entity(tenant, entity_id)
+        old = await self.store.get_history_instance(tenant, entity.entity_id, name, instance_id)
+        if old is None:
+            raise ResourceNotFound(
+                f"No instance {instance_id} in {name} of {entity.entity_id}", instance=instance_id
+            )
+        touched = TemporalFragment(None, [], None, {})
+        async with self.store.transaction(tenant) as tx:
+            row = replace_history_instance(old, instance, now=now)
+            await tx.update_history_instance(entity.entity_id, name, instance_id, row)
+            await tx.upsert_temporal_entities(
+                [merge_temporal_entity(entity, touched, entity.entity_id, now)]
+            )
+
+    async def delete_temporal_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str, expand: Expand
+    ) -> None:
+        """Clause 5.6.15."""
+        _check_instance_id(instance_id)
+        name = _attr_name(attr, expand)
+        entity = await self._temporal_entity(tenant, entity_id)
+        async with self.store.transaction(tenant) as tx:
+            deleted = await tx.delete_history(entity.entity_id, attr=name, instance_id=instance_id)
+        if not deleted:
+            raise ResourceNotFound(
+                f"No instance {instance_id} of {attr} in {entity.entity_id}",
+                instance=instance_id,
+            )

@@ -1,0 +1,473 @@
+"""Subscriptions through real HTTP, on SQLite and PostgreSQL, with real receivers.
+
+Notifications go to an HTTP receiver on 127.0.0.1 (a thread) and to a real Mosquitto on
+127.0.0.1:1883. Entity writes are plain POST / PATCH / DELETE requests: the broker's write
+path queues the notifications and the app's worker delivers them.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import MQTT_HOST, Hub, free_port, service_missing
+
+LD = "application/ld+json"
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+EX = "https://example.org/"
+CTX = {"@context": [{"WaterLevel": EX + "WaterLevel", "level": EX + "level",
+                     "flow": EX + "flow"}, CORE]}  # fmt: skip
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+
+class Receiver:
+    """An HTTP notification receiver on 127.0.0.1 in a thread; records each POST."""
+
+    def __init__(self, port: int | None = None, *, status: int = 200):
+        self.port = port or free_port()
+        self.status = status
+        self.got: queue.Queue[tuple[float, dict[str, str], Any]] = queue.Queue()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/notify"
+
+    def start(self) -> Receiver:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                owner.got.put((time.time(), dict(self.headers), json.loads(body)))
+                self.send_response(owner.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def next(self, timeout: float = 10.0) -> tuple[float, dict[str, str], Any]:
+        try:
+            return self.got.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no notification within {timeout} s") from None
+
+    def quiet(self, wait: float = 0.6) -> bool:
+        time.sleep(wait)
+        return self.got.empty()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def subscribe(hub: Hub, uri: str, **members: Any) -> str:
+    body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+            "notification": {"endpoint": {"uri": uri}}, **members}  # fmt: skip
+    body.update(CTX)
+    r = hub.http.post("/subscriptions", json=body, headers={"Content-Type": LD})
+    assert r.status_code == 201, r.text
+    return r.headers["Location"].rsplit("/", 1)[1]
+
+
+def create_gauge(hub: Hub, n: int = 1, level: float = 1.0, **extra: Any) -> None:
+    body = {"id": f"urn:ngsi-ld:WaterLevel:{n}", "type": "WaterLevel",
+            "level": {"type": "Property", "value": level}, **extra, **CTX}  # fmt: skip
+    r = hub.http.post("/entities", json=body, headers={"Content-Type": LD})
+    assert r.status_code == 201, r.text
+
+
+def patch_level(hub: Hub, level: float, n: int = 1) -> None:
+    r = hub.http.patch(
+        f"/entities/urn:ngsi-ld:WaterLevel:{n}/attrs",
+        json={"level": {"type": "Property", "value": level}, **CTX},
+        headers={"Content-Type": LD},
+    )
+    assert r.status_code == 204, r.text
+
+
+# -- operations ----------------------------------------------------------------------------
+
+
+def test_subscription_crud(hub: Hub):
+    body = {"id": "urn:ngsi-ld:Subscription:flood", "type": "Subscription",
+            "entities": [{"type": "WaterLevel"}], "watchedAttributes": ["level"],
+            "q": "level>3", "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}},
+            **CTX}  # fmt: skip
+    r = hub.http.post("/subscriptions", json=body, headers={"Content-Type": LD})
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"] == "/ngsi-ld/v1/subscriptions/urn:ngsi-ld:Subscription:flood"
+    r = hub.http.post("/subscriptions", json=body, headers={"Content-Type": LD})
+    assert r.status_code == 409 and r.json()["type"].endswith("AlreadyExists")
+
+    got = hub.http.get("/subscriptions/urn:ngsi-ld:Subscription:flood").json()
+    assert got["entities"] == [{"type": EX + "WaterLevel"}]  # core context: full IRIs
+    assert got["status"] == "active" and got["q"] == "level>3"
+    assert got["notification"]["endpoint"] == {"uri": "http://127.0.0.1:9/n",
+                                               "accept": "application/json"}  # fmt: skip
+    r = hub.http.patch(
+        "/subscriptions/urn:ngsi-ld:Subscription:flood",
+        json={"isActive": False, "throttling": 2, **CTX},
+        headers={"Content-Type": LD},
+    )
+    assert r.status_code == 204, r.text
+    r = hub.http.get("/subscriptions", params={"count": "true", "limit": 5})
+    assert r.headers["NGSILD-Results-Count"] == "1"
+    (listed,) = r.json()
+    assert listed["status"] == "paused" and listed["throttling"] == 2
+
+    assert hub.http.delete("/subscriptions/urn:ngsi-ld:Subscription:flood").status_code == 204
+    for method in ("GET", "DELETE"):
+        r = hub.http.request(method, "/subscriptions/urn:ngsi-ld:Subscription:flood")
+        assert r.status_code == 404 and r.json()["type"].endswith("ResourceNotFound")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "Subscription", "notification": {"endpoint": {"uri": "http://x/"}}},
+        {"type": "Subscription", "entities": [{"type": "T"}]},
+        {
+            "type": "Subscription",
+            "entities": [{"type": "T"}],
+            "expiresAt": "2001-01-01T00:00:00Z",
+            "notification": {"endpoint": {"uri": "http://x/"}},
+        },  # fmt: skip
+    ],
+)
+def test_invalid_subscription_is_bad_request(hub: Hub, body: dict[str, Any]):
+    r = hub.http.post("/subscriptions", json=body)
+    assert r.status_code == 400 and r.json()["type"].endswith("BadRequestData"), r.text
+
+
+def test_patch_unknown_and_bad_id(hub: Hub):
+    r = hub.http.patch("/subscriptions/urn:ngsi-ld:Subscription:none", json={"throttling": 1})
+    assert r.status_code == 404
+    assert hub.http.get("/subscriptions/not-a-uri").status_code == 400
+
+
+# -- HTTP notifications --------------------------------------------------------------------
+
+
+def test_http_notification_normalized(hub: Hub, receiver: Receiver):
+    sub_id = subscribe(hub, receiver.url, notification={"endpoint": {
+        "uri": receiver.url, "receiverInfo": [{"key": "X-Auth", "value": "s3cret"}]}})  # fmt: skip
+    create_gauge(hub, level=1.5)
+    _, headers, note = receiver.next()
+    assert note["type"] == "Notification" and note["subscriptionId"] == sub_id
+    assert note["data"] == [{"id": "urn:ngsi-ld:WaterLevel:1", "type": "WaterLevel",
+                             "level": {"type": "Property", "value": 1.5}}]  # fmt: skip
+    assert headers["Content-Type"] == "application/json" and headers["X-Auth"] == "s3cret"
+    assert "json-ld#context" in headers["Link"]
+    patch_level(hub, 4.0)
+    assert receiver.next()[2]["data"][0]["level"]["value"] == 4.0
+    patch_level(hub, 4.0)  # same value: no change, no notification (clause 5.8.6)
+    assert receiver.quiet()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        status = hub.http.get(f"/subscriptions/{sub_id}").json()["notification"]
+        if status.get("timesSent") == 2:
+            break
+        time.sleep(0.05)
+    assert status["timesSent"] == 2 and status["status"] == "ok" and "lastSuccess" in status
+
+
+@pytest.mark.parametrize(
+    "fmt, expected",
+    [
+        ("keyValues", {"id": "urn:ngsi-ld:WaterLevel:1", "type": "WaterLevel", "level": 2.0}),
+        (
+            "concise",
+            {
+                "id": "urn:ngsi-ld:WaterLevel:1",
+                "type": "WaterLevel",
+                "level": {"value": 2.0, "previousValue": 1.0},
+            },
+        ),  # fmt: skip
+    ],
+)
+def test_http_notification_formats(hub: Hub, receiver: Receiver, fmt: str, expected: dict):
+    create_gauge(hub, level=1.0, flow={"type": "Property", "value": 7})
+    note = {"format": fmt, "attributes": ["level"], "endpoint": {"uri": receiver.url}}
+    if fmt == "concise":
+        note["showChanges"] = True
+    subscribe(hub, receiver.url, watchedAttributes=["level"], notification=note)
+    patch_level(hub, 2.0)
+    assert receiver.next()[2]["data"] == [expected]
+
+
+def test_ld_json_notification_carries_context(hub: Hub, receiver: Receiver):
+    subscribe(hub, receiver.url, notification={"endpoint": {"uri": receiver.url, "accept": LD}})
+    create_gauge(hub)
+    _, headers, note = receiver.next()
+    assert headers["Content-Type"] == LD and "Link" not in headers
+    assert note["@context"] == CTX["@context"]
+
+
+def test_q_trigger_and_entity_deleted(hub: Hub, receiver: Receiver):
+    subscribe(hub, receiver.url, q="level>3",
+              notificationTrigger=["attributeUpdated", "entityDeleted"])  # fmt: skip
+    create_gauge(hub, level=1.0)
+    patch_level(hub, 2.0)
+    assert receiver.quiet()
+    patch_level(hub, 5.0)
+    assert receiver.next()[2]["data"][0]["level"]["value"] == 5.0
+    assert hub.http.delete("/entities/urn:ngsi-ld:WaterLevel:1").status_code == 204
+    data = receiver.next()[2]["data"][0]
+    assert data["id"] == "urn:ngsi-ld:WaterLevel:1" and "deletedAt" in data
+
+
+def test_paused_subscription_is_silent(hub: Hub, receiver: Receiver):
+    sub_id = subscribe(hub, receiver.url, isActive=False)
+    create_gauge(hub)
+    assert receiver.quiet()
+    r = hub.http.patch(f"/subscriptions/{sub_id}", json={"isActive": True})
+    assert r.status_code == 204
+    patch_level(hub, 3.0)
+    assert receiver.next()[2]["data"][0]["level"]["value"] == 3.0
+
+
+def test_throttling_delays_without_dropping(hub: Hub, receiver: Receiver):
+    subscribe(hub, receiver.url, throttling=1)
+    create_gauge(hub, level=0.0)
+    for level in (1.0, 2.0):
+        patch_level(hub, level)
+    got = [receiver.next() for _ in range(3)]
+    values = [g[2]["data"][0]["level"]["value"] for g in got]
+    assert sorted(values) == [0.0, 1.0, 2.0]
+    times = sorted(g[0] for g in got)
+    assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 0.9
+
+
+def test_periodic_notifications(hub: Hub, receiver: Receiver):
+    create_gauge(hub, level=1.0)
+    subscribe(hub, receiver.url, timeInterval=1)
+    got = [receiver.next(timeout=5) for _ in range(3)]
+    for _, _, note in got:
+        assert note["data"][0]["level"]["value"] == 1.0
+    gaps = [b[0] - a[0] for a, b in zip(got, got[1:], strict=False)]
+    assert all(0.7 <= gap <= 1.8 for gap in gaps), gaps
+
+
+def test_receiver_down_then_up_still_gets_it(hub: Hub):
+    port = free_port()
+    late = Receiver(port)
+    sub_id = subscribe(hub, late.url)
+    create_gauge(hub, level=9.0)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        status = hub.http.get(f"/subscriptions/{sub_id}").json()["notification"]
+        if status.get("timesFailed"):
+            break
+        time.sleep(0.05)
+    assert status["status"] == "failed" and "lastFailure" in status
+    late.start()
+    try:
+        assert late.next(timeout=15)[2]["data"][0]["level"]["value"] == 9.0
+    finally:
+        late.stop()
+
+
+def test_tenant_header_is_sent(hub: Hub, receiver: Receiver):
+    tenant = {"NGSILD-Tenant": "gangnam"}
+    body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+            "notification": {"endpoint": {"uri": receiver.url}}, **CTX}  # fmt: skip
+    r = hub.http.post("/subscriptions", json=body, headers={"Content-Type": LD, **tenant})
+    assert r.status_code == 201
+    entity = {"id": "urn:ngsi-ld:WaterLevel:9", "type": "WaterLevel",
+              "level": {"type": "Property", "value": 1}, **CTX}  # fmt: skip
+    r = hub.http.post("/entities", json=entity, headers={"Content-Type": LD, **tenant})
+    assert r.status_code == 201
+    create_gauge(hub)  # the default tenant: not this subscription's
+    _, headers, note = receiver.next()
+    assert headers["NGSILD-Tenant"] == "gangnam"
+    assert note["data"][0]["id"] == "urn:ngsi-ld:WaterLevel:9"
+    assert receiver.quiet()
+
+
+# -- MQTT ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mqtt_messages() -> Iterator[tuple[str, queue.Queue[Any]]]:
+    try:
+        socket.create_connection((MQTT_HOST, 1883), timeout=2).close()
+    except OSError:
+        service_missing(f"Mosquitto not reachable at {MQTT_HOST}:1883")
+    import paho.mqtt.client as mqtt
+
+    topic = f"smartseoul/test/{time.time_ns()}"
+    got: queue.Queue[Any] = queue.Queue()
+    ready = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: got.put((m.qos, json.loads(m.payload)))
+    client.on_subscribe = lambda *a: ready.set()
+    client.connect(MQTT_HOST, 1883)
+    client.subscribe(topic, qos=2)
+    client.loop_start()
+    assert ready.wait(5)
+    yield topic, got
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_mqtt_notification(hub: Hub, mqtt_messages: tuple[str, queue.Queue[Any]], qos: int):
+    topic, got = mqtt_messages
+    uri = f"mqtt://{MQTT_HOST}:1883/{topic}"
+    endpoint = {"uri": uri, "notifierInfo": [{"key": "MQTT-QoS", "value": str(qos)}],
+                "receiverInfo": [{"key": "X-City", "value": "Seoul"}]}  # fmt: skip
+    sub_id = subscribe(hub, uri, notification={"endpoint": endpoint, "format": "keyValues"})
+    create_gauge(hub, level=3.25)
+    received_qos, message = got.get(timeout=10)
+    assert received_qos == qos
+    assert message["metadata"]["Content-Type"] == "application/json"
+    assert message["metadata"]["X-City"] == "Seoul" and "Link" in message["metadata"]
+    body = message["body"]
+    assert body["type"] == "Notification" and body["subscriptionId"] == sub_id
+    assert body["data"] == [{"id": "urn:ngsi-ld:WaterLevel:1", "type": "WaterLevel",
+                             "level": 3.25}]  # fmt: skip
+
+
+def test_http_client_errors_do_not_block_writes(hub: Hub):
+    subscribe(hub, "http://127.0.0.1:1/unreachable")
+    start = time.perf_counter()
+    create_gauge(hub)
+    assert time.perf_counter() - start < 2.0  # a write never waits for a receiver
+    assert httpx.get(hub.base + "/health").status_code == 200
+
+
+# -- separate processes: kill -9 and several workers ---------------------------------------
+
+
+class Processes:
+    """Hub server processes sharing one database (a SQLite file or a PostgreSQL schema)."""
+
+    def __init__(self, backend: str, tmp_path: Path):
+        from conftest import POSTGRES_URL, postgres_available
+
+        if backend == "postgres" and not postgres_available():
+            service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}")
+        self.backend = backend
+        self.target = (
+            [str(tmp_path / "hub.db")]
+            if backend == "sqlite"
+            else [POSTGRES_URL, f"t_{time.time_ns() % 10**12}"]
+        )
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> str:
+        port = free_port()
+        script = Path(__file__).with_name("hub_process.py")
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(port), self.backend, *self.target],
+            stdout=subprocess.DEVNULL,
+        )
+        self.procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    return base + "/ngsi-ld/v1"
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("hub process did not start")
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        if self.backend == "postgres":
+            import asyncio
+
+            from smartseoul.hub.store.postgres import PostgresStore
+
+            asyncio.run(PostgresStore(self.target[0], schema=self.target[1]).drop())
+
+
+@pytest.fixture
+def processes(backend: str, tmp_path: Path) -> Iterator[Processes]:
+    group = Processes(backend, tmp_path)
+    yield group
+    group.close()
+
+
+def _post(api: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(api + path, json={**body, **CTX}, headers={"Content-Type": LD}, timeout=10)
+
+
+@pytest.mark.slow
+def test_kill_9_between_write_and_delivery_loses_nothing(processes: Processes):
+    port = free_port()
+    # A receiver that takes the connection and never answers: the first worker is killed
+    # while it is delivering, the worst moment.
+    hanging = socket.create_server(("127.0.0.1", port))
+    api = processes.start()
+    url = f"http://127.0.0.1:{port}/notify"
+    sub = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+           "notification": {"endpoint": {"uri": url}}}  # fmt: skip
+    assert _post(api, "/subscriptions", sub).status_code == 201
+    entity = {"id": "urn:ngsi-ld:WaterLevel:k9", "type": "WaterLevel",
+              "level": {"type": "Property", "value": 6.5}}  # fmt: skip
+    assert _post(api, "/entities", entity).status_code == 201
+    time.sleep(0.3)
+    first = processes.procs[0]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    hanging.close()
+    late = Receiver(port).start()
+    try:
+        processes.start()
+        _, _, note = late.next(timeout=30)
+        assert note["data"][0]["id"] == "urn:ngsi-ld:WaterLevel:k9"
+        assert note["data"][0]["level"]["value"] == 6.5
+    finally:
+        late.stop()
+
+
+@pytest.mark.slow
+def test_two_workers_deliver_each_notification_once(processes: Processes, receiver: Receiver):
+    first, second = processes.start(), processes.start()
+    sub = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+           "notification": {"endpoint": {"uri": receiver.url}}}  # fmt: skip
+    assert _post(first, "/subscriptions", sub).status_code == 201
+    n = 40
+    for i in range(n):  # writes through both workers; the subscription was made on one
+        api = first if i % 2 else second
+        entity = {"id": f"urn:ngsi-ld:WaterLevel:w{i}", "type": "WaterLevel",
+                  "level": {"type": "Property", "value": i}}  # fmt: skip
+        assert _post(api, "/entities", entity).status_code == 201
+    got = [receiver.next(timeout=20)[2] for _ in range(n)]
+    assert receiver.quiet(1.5)  # and nothing twice
+    ids = sorted(note["data"][0]["id"] for note in got)
+    assert ids == sorted(f"urn:ngsi-ld:WaterLevel:w{i}" for i in range(n))
+    assert len({note["id"] for note in got}) == n
