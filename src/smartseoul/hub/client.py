@@ -1,0 +1,329 @@
+"""HubClient: the one interface services, ingest and open data use to reach the hub.
+
+Two implementations with the same methods: :class:`LocalHubClient` calls the broker in
+the same process (no HTTP, no JSON round trip), :class:`HttpHubClient` talks to any
+NGSI-LD broker by URL. Entities go in and come out in compact form under the caller's
+@context (a URL, a term map or a list), so a service never handles expanded IRIs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from smartseoul.hub.errors import NgsiError
+from smartseoul.hub.jsonld import CORE_CONTEXT_URL, link_header
+
+ContextValue = str | dict[str, Any] | list[Any] | None
+
+
+@dataclass
+class Outcome:
+    """What a batch write did: ids written, and per-entity errors as ProblemDetails."""
+
+    written: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class HubClient(Protocol):
+    async def upsert(
+        self,
+        entities: list[dict[str, Any]],
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+        replace: bool = False,
+    ) -> Outcome:
+        """Create or update entities (batch upsert, clause 5.6.8); ``update`` mode by default."""
+
+    async def update_attrs(
+        self,
+        entity_id: str,
+        attrs: dict[str, Any],
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+    ) -> None:
+        """Add or replace attributes of one entity (append attributes, clause 5.6.3)."""
+
+    async def get(
+        self,
+        entity_id: str,
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+        key_values: bool = False,
+    ) -> dict[str, Any]: ...
+
+    async def query(
+        self,
+        *,
+        type: str | None = None,
+        q: str | None = None,
+        attrs: list[str] | None = None,
+        context: ContextValue = None,
+        tenant: str = "",
+        key_values: bool = False,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Every matching entity (pages through the results)."""
+
+    async def close(self) -> None: ...
+
+
+class LocalHubClient:
+    """The hub in this process: the broker and the context resolver of a running app."""
+
+    def __init__(self, broker: Any, resolver: Any, *, page: int = 1000):
+        self.broker, self.resolver, self.page = broker, resolver, page
+
+    async def _context(self, context: ContextValue) -> Any:
+        return await self.resolver.resolve(context)
+
+    async def upsert(
+        self,
+        entities: list[dict[str, Any]],
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+        replace: bool = False,
+    ) -> Outcome:
+        expand = (await self._context(context)).expand
+        result, _ = await self.broker.batch_upsert(
+            tenant, [(e, expand) for e in entities], mode="replace" if replace else "update"
+        )
+        return Outcome(
+            written=list(result.success),
+            errors=[{"entityId": i, "error": err.problem()} for i, err in result.errors],
+        )
+
+    async def update_attrs(
+        self,
+        entity_id: str,
+        attrs: dict[str, Any],
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+    ) -> None:
+        expand = (await self._context(context)).expand
+        await self.broker.append_attrs(tenant, entity_id, attrs, expand)
+
+    async def get(
+        self,
+        entity_id: str,
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+        key_values: bool = False,
+    ) -> dict[str, Any]:
+        from smartseoul.hub.render import RenderOptions, render_entity
+
+        ctx = await self._context(context)
+        entity = await self.broker.retrieve_entity(tenant, entity_id)
+        opts = RenderOptions(format="simplified" if key_values else "normalized")
+        return render_entity(entity, ctx.compact, opts)
+
+    async def query(
+        self,
+        *,
+        type: str | None = None,
+        q: str | None = None,
+        attrs: list[str] | None = None,
+        context: ContextValue = None,
+        tenant: str = "",
+        key_values: bool = False,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        from smartseoul.hub.query import parse_q
+        from smartseoul.hub.render import RenderOptions, render_entity
+        from smartseoul.hub.selection import parse_type_expr
+        from smartseoul.hub.store.base import EntityQuery
+
+        ctx = await self._context(context)
+        out: list[dict[str, Any]] = []
+        opts = RenderOptions(format="simplified" if key_values else "normalized")
+        offset = 0
+        while len(out) < limit:
+            query = EntityQuery(
+                types=parse_type_expr(type, ctx.expand) if type else None,
+                q=parse_q(q, ctx.expand) if q else None,
+                attrs=[ctx.expand(a) for a in attrs] if attrs else None,
+                limit=min(self.page, limit - len(out)),
+                offset=offset,
+            )
+            rows, _ = await self.broker.query_entities(tenant, query)
+            out.extend(render_entity(e, ctx.compact, opts) for e in rows)
+            if len(rows) < query.limit:
+                break
+            offset += len(rows)
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+class HubError(Exception):
+    """An error answered by a remote hub, with its ProblemDetails body."""
+
+    def __init__(self, status: int, problem: Any):
+        super().__init__(f"{status}: {problem}")
+        self.status, self.problem = status, problem
+
+
+class HttpHubClient:
+    """Any NGSI-LD broker by its base URL (``http://host:port/ngsi-ld/v1``)."""
+
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, http: httpx.AsyncClient | None = None
+    ):
+        self.http = http or httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._hosted: dict[bytes, str] = {}
+
+    async def _context_url(self, context: ContextValue) -> str | None:
+        """A URL for the context: inline term maps are hosted once on the broker (clause 5.13.2)."""
+        if context is None or isinstance(context, str):
+            return context
+        key = orjson.dumps(context)
+        url = self._hosted.get(key)
+        if url is None:
+            response = await self.http.post(
+                "/jsonldContexts",
+                content=orjson.dumps({"@context": context}),
+                headers={"Content-Type": "application/json"},
+            )
+            self._check(response)
+            location = response.headers["Location"]
+            url = location if "://" in location else str(self.http.base_url.join(location))
+            self._hosted[key] = url
+        return url
+
+    async def _headers(self, context: ContextValue, tenant: str, *, body: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if tenant:
+            headers["NGSILD-Tenant"] = tenant
+        if body:
+            headers["Content-Type"] = "application/json"
+        url = await self._context_url(context)
+        if url is not None and url != CORE_CONTEXT_URL:
+            headers["Link"] = link_header(url)
+        return headers
+
+    @staticmethod
+    def _check(response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = response.text
+            raise HubError(response.status_code, problem)
+        return response.json() if response.content else None
+
+    async def upsert(
+        self,
+        entities: list[dict[str, Any]],
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+        replace: bool = False,
+    ) -> Outcome:
+        body = orjson.dumps(entities)
+        response = await self.http.post(
+            "/entityOperations/upsert",
+            content=body,
+            params={"options": "replace" if replace else "update"},
+            headers=await self._headers(context, tenant, body=True),
+        )
+        result = self._check(response)
+        if response.status_code == 207:
+            return Outcome(written=result["success"], errors=result["errors"])
+        return Outcome(written=[e["id"] for e in entities])
+
+    async def update_attrs(
+        self,
+        entity_id: str,
+        attrs: dict[str, Any],
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+    ) -> None:
+        response = await self.http.post(
+            f"/entities/{entity_id}/attrs",
+            content=orjson.dumps(attrs),
+            headers=await self._headers(context, tenant, body=True),
+        )
+        self._check(response)
+
+    async def get(
+        self,
+        entity_id: str,
+        *,
+        context: ContextValue = None,
+        tenant: str = "",
+        key_values: bool = False,
+    ) -> dict[str, Any]:
+        params = {"options": "keyValues"} if key_values else {}
+        response = await self.http.get(
+            f"/entities/{entity_id}",
+            params=params,
+            headers=await self._headers(context, tenant, body=False),
+        )
+        result: dict[str, Any] = self._check(response)
+        return result
+
+    async def query(
+        self,
+        *,
+        type: str | None = None,
+        q: str | None = None,
+        attrs: list[str] | None = None,
+        context: ContextValue = None,
+        tenant: str = "",
+        key_values: bool = False,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        if type:
+            params["type"] = type
+        if q:
+            params["q"] = q
+        if attrs:
+            params["attrs"] = ",".join(attrs)
+        if key_values:
+            params["options"] = "keyValues"
+        offset = 0
+        while len(out) < limit:
+            page = min(1000, limit - len(out))
+            response = await self.http.get(
+                "/entities",
+                params={**params, "limit": page, "offset": offset},
+                headers=await self._headers(context, tenant, body=False),
+            )
+            rows = self._check(response)
+            out.extend(rows)
+            if len(rows) < page:
+                break
+            offset += len(rows)
+        return out
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def local_client(app: Any) -> LocalHubClient:
+    """The in-process client of a running app (after its lifespan has started)."""
+    return LocalHubClient(app.state.broker, app.state.resolver)
+
+
+__all__ = [
+    "HttpHubClient",
+    "HubClient",
+    "HubError",
+    "LocalHubClient",
+    "NgsiError",
+    "Outcome",
+    "local_client",
+]

@@ -1,0 +1,72 @@
+"""HubClient: the in-process and the HTTP client behave the same against a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import make_store
+from smartseoul.config import Settings
+from smartseoul.hub.broker import Broker
+from smartseoul.hub.client import HttpHubClient, HubError, LocalHubClient
+from smartseoul.hub.jsonld import ContextResolver
+
+CTX = {"Gauge": "https://example.org/Gauge", "level": "https://example.org/level"}
+
+
+def gauges(n: int) -> list[dict]:
+    return [
+        {
+            "id": f"urn:ngsi-ld:Gauge:{i}",
+            "type": "Gauge",
+            "level": {"type": "Property", "value": float(i)},
+        }
+        for i in range(n)
+    ]
+
+
+async def exercise(client) -> None:
+    outcome = await client.upsert(gauges(5), context=CTX)
+    assert (
+        sorted(outcome.written) == [f"urn:ngsi-ld:Gauge:{i}" for i in range(5)]
+        and outcome.errors == []
+    )
+    bad = await client.upsert([{"id": "not a uri", "type": "Gauge"}, *gauges(1)], context=CTX)
+    assert bad.written == ["urn:ngsi-ld:Gauge:0"] and bad.errors[0]["error"]["status"] == 400
+    await client.update_attrs("urn:ngsi-ld:Gauge:3", {"level": 30.5}, context=CTX)
+    got = await client.get("urn:ngsi-ld:Gauge:3", context=CTX, key_values=True)
+    assert got == {"id": "urn:ngsi-ld:Gauge:3", "type": "Gauge", "level": 30.5}
+    found = await client.query(type="Gauge", q="level>2", context=CTX, key_values=True)
+    assert sorted(e["id"] for e in found) == ["urn:ngsi-ld:Gauge:3", "urn:ngsi-ld:Gauge:4"]
+
+
+def test_http_client(hub):
+    async def run() -> None:
+        client = HttpHubClient(hub.api)
+        try:
+            await exercise(client)
+            with pytest.raises(HubError) as err:
+                await client.get("urn:ngsi-ld:Gauge:missing", context=CTX)
+            assert err.value.status == 404
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_local_client(backend, tmp_path):
+    store = make_store(backend, tmp_path)
+
+    async def run() -> None:
+        await store.open()
+        resolver = ContextResolver(store, Settings(data_dir=tmp_path))
+        try:
+            await exercise(LocalHubClient(Broker(store), resolver))
+        finally:
+            await resolver.close()
+            await store.close()
+            if backend == "postgres":
+                await store.drop()
+
+    asyncio.run(run())
