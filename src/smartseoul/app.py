@@ -32,6 +32,8 @@ from smartseoul.hub.errors import (
 from smartseoul.hub.jsonld import ContextResolver
 from smartseoul.hub.notifier import start_notifications
 from smartseoul.hub.store.base import Store
+from smartseoul.ingest.api import routes as iot_routes
+from smartseoul.ingest.iot_agent import start_iot_agent
 
 log = logging.getLogger("smartseoul")
 API_ROOT = "/ngsi-ld/v1"
@@ -184,9 +186,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         # Subscriptions: the feed queues notifications inside each write's transaction and
         # the notifier delivers them (clauses 5.8, 5.11); it also sets the broker's feed.
         app.state.notifier = await start_notifications(app)
+        # The IoT agent: device readings over HTTP (/iot) and, when configured, MQTT.
+        app.state.iot_agent = await start_iot_agent(app, mqtt_url=settings.iot_mqtt_url or None)
         try:
             yield
         finally:
+            await app.state.iot_agent.stop()
             await app.state.notifier.stop()
             await app.state.resolver.close()
             await store.close()
@@ -209,6 +214,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Mount(API_ROOT, routes=hub_routes()),
+        Mount("/iot", routes=iot_routes),
     ]
     app = Starlette(
         routes=routes,

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     context_cache_size: int = Field(256, description="Remote @context documents kept in memory.")
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
     log_json: bool = Field(True, description="Write one JSON object per log line.")
+    iot_mqtt_url: str = Field(
+        "",
+        description="MQTT broker the IoT agent listens on (mqtt://host:port); empty: HTTP ingestion only.",
+    )
     postgres_pool_size: int = Field(8, description="Connections in the PostgreSQL pool.")
 
     @field_validator("database_url")

@@ -1,0 +1,276 @@
+"""The IoT agent against a real hub (SQLite and PostgreSQL) and the real Mosquitto broker."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from conftest import MQTT_HOST, make_store, service_missing
+from smartseoul.config import Settings
+from smartseoul.hub.broker import Broker
+from smartseoul.hub.client import HttpHubClient, LocalHubClient
+from smartseoul.hub.jsonld import ContextResolver
+from smartseoul.ingest.api import routes
+from smartseoul.ingest.devices import IOT_CONTEXT, Device, Measure, Target
+from smartseoul.ingest.iot_agent import IotAgent
+from smartseoul.ingest.sdot import sdot_device
+
+CTX = IOT_CONTEXT
+ENV = "urn:ngsi-ld:EnvironmentObserved:sdot:"
+AIR = "urn:ngsi-ld:AirQualityObserved:sdot:"
+
+
+def run_local(backend, tmp_path, scenario, **options):
+    """Run ``scenario(agent, client)`` with an agent on an in-process hub of its own."""
+    store = make_store(backend, tmp_path)
+
+    async def run() -> None:
+        await store.open()
+        resolver = ContextResolver(store, Settings(data_dir=tmp_path))
+        client = LocalHubClient(Broker(store), resolver)
+        agent = IotAgent(client, **options)
+        await agent.start()
+        try:
+            await scenario(agent, client)
+        finally:
+            await agent.stop()
+            await resolver.close()
+            await store.close()
+            if backend == "postgres":
+                await store.drop()
+
+    asyncio.run(run())
+
+
+def probe_device(device_id: str = "probe-1", apikey: str = "k1", **options) -> Device:
+    return Device(
+        device_id,
+        apikey,
+        targets={"main": Target(f"urn:ngsi-ld:Probe:{device_id}", "Probe")},
+        measures={
+            "t": Measure("temperature", "Number", "CEL"),
+            "h": Measure("relativeHumidity", "Number", "P1"),
+            "p": Measure("pressure", "Integer", "A97"),
+        },
+        **options,
+    )
+
+
+def test_readings_land_on_targets_with_units_and_time(backend, tmp_path):
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        point = {"type": "Point", "coordinates": [126.978, 37.5665]}
+        await agent.provision([sdot_device("S1", "seoul", location=point)])
+        body = (
+            b'{"t": 21.5, "h": 40, "pm10": 33, "vc": "12", "TimeInstant": "2026-05-01T09:00:00Z"}'
+        )
+        receipt = await agent.handle("seoul", "S1", body)
+        assert receipt.accepted == 4 and receipt.rejections == []
+        env = await client.get(ENV + "S1", context=CTX)
+        assert env["type"] == "EnvironmentObserved"
+        assert env["temperature"] == {
+            "type": "Property", "value": 21.5, "unitCode": "CEL",
+            "observedAt": "2026-05-01T09:00:00.000Z",
+        }  # fmt: skip
+        assert env["relativeHumidity"]["unitCode"] == "P1"
+        assert env["peopleCount"]["value"] == 12 and env["peopleCount"]["unitCode"] == "C62"
+        assert env["location"]["value"] == point
+        assert env["refDevice"]["object"] == "urn:ngsi-ld:Device:S1"
+        air = await client.get(AIR + "S1", context=CTX, key_values=True)
+        assert air["type"] == "AirQualityObserved" and air["pm10"] == 33
+        device = await client.get("urn:ngsi-ld:Device:S1", context=CTX, key_values=True)
+        assert device["type"] == "Device" and device["deviceState"] == "ok"
+        assert device["deviceProfile"] == "sdot" and device["refTarget"] == ENV + "S1"
+        assert device["dateLastValueReported"].endswith("Z")
+        assert device["measurementMap"]["json"]["pm25"] == {  # keyValues of a JsonProperty
+            "attr": "pm25", "type": "Number", "unitCode": "GQ", "target": "air",
+        }  # fmt: skip
+        # Without a timestamp the receive time is the observation time.
+        before = time.time()
+        await agent.handle("seoul", "S1", b"t|22.0")
+        env = await client.get(ENV + "S1", context=CTX)
+        observed = env["temperature"]["observedAt"]
+        assert observed.endswith("Z") and observed >= time.strftime(
+            "%Y-%m-%dT%H:%M:%S", time.gmtime(before - 1)
+        )
+
+    run_local(backend, tmp_path, scenario)
+
+
+def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        app = Starlette(routes=[Mount("/iot", routes=routes)])
+        app.state.iot_agent = agent
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            spec = {"id": "probe-1", "apikey": "k1", "entityId": "urn:ngsi-ld:Probe:probe-1",
+                    "entityType": "Probe", "measures": {"t": {"attr": "temperature",
+                    "unitCode": "CEL"}, "h": "relativeHumidity", "p": {"attr": "pressure",
+                    "type": "Integer"}}}  # fmt: skip
+            created = await http.post("/iot/devices", json=spec)
+            assert created.status_code == 201, created.text
+            bad_spec = await http.post("/iot/devices", json={"id": "x", "apikey": "k"})
+            assert bad_spec.status_code == 400 and "measures" in bad_spec.json()["detail"]
+
+            text = await http.post(
+                "/iot/k1/probe-1/attrs", content=b"t|21.5|h|oops|p|3|zz|1",
+                headers={"Content-Type": "text/plain"},
+            )  # fmt: skip
+            assert text.status_code == 200
+            assert text.json()["accepted"] == 2
+            assert {(r["reason"], r["measure"]) for r in text.json()["rejected"]} == {
+                ("bad_value", "h"),
+                ("unmapped_measure", "zz"),
+            }
+            probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+            assert probe["temperature"] == 21.5 and probe["pressure"] == 3
+            assert "relativeHumidity" not in probe
+
+            ul = await http.post("/iot/d?k=k1&i=probe-1", content=b"h|41")
+            assert ul.status_code == 200 and ul.json()["accepted"] == 1
+            assert (await http.post("/iot/nope/probe-1/attrs", content=b"t|1")).status_code == 403
+            assert (await http.post("/iot/k1/ghost/attrs", content=b"t|1")).status_code == 404
+            malformed = await http.post("/iot/k1/probe-1/attrs", content=b"{broken")
+            assert malformed.status_code == 400
+
+            stats = (await http.get("/iot/stats")).json()
+            assert stats["measurements"] == 3 and stats["messages"] == {"http": 5}
+            assert stats["rejected"]["bad_value"] == 1
+            assert stats["rejected"]["unmapped_measure"] == 1
+            assert stats["rejected"]["wrong_apikey"] == 1
+            assert stats["rejected"]["unknown_device"] == 1
+            assert stats["rejected"]["malformed_payload"] == 1
+            assert stats["devices"] == {"ok": 1}
+            assert stats["recentRejections"][-1]["device"] == "probe-1"
+            metrics = (await http.get("/iot/metrics")).text
+            assert 'smartseoul_iot_rejected_total{reason="bad_value"} 1' in metrics
+            assert "smartseoul_iot_measurements_total 3" in metrics
+            listed = (await http.get("/iot/devices")).json()
+            assert [d["id"] for d in listed] == ["urn:ngsi-ld:Device:probe-1"]
+            assert "apikey" not in listed[0]
+            assert (await http.get("/iot/devices/probe-1")).json()["deviceState"]["value"] == "ok"
+
+    run_local(backend, tmp_path, scenario)
+
+
+def test_silence_is_marked_and_cleared(backend, tmp_path):
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        await agent.provision([probe_device(interval=0.2, silence_after=2)])
+        await agent.handle("k1", "probe-1", b"t|20")
+        reported = (await client.get("urn:ngsi-ld:Device:probe-1", context=CTX, key_values=True))[
+            "dateLastValueReported"
+        ]
+        await asyncio.sleep(0.25)  # one interval: not yet silent
+        device = await client.get("urn:ngsi-ld:Device:probe-1", context=CTX, key_values=True)
+        assert device["deviceState"] == "ok"
+        await asyncio.sleep(0.5)  # more than two intervals: the periodic check marks it
+        device = await client.get("urn:ngsi-ld:Device:probe-1", context=CTX, key_values=True)
+        assert device["deviceState"] == "silent"
+        assert device["silentSince"][:21] == reported[:21]
+        assert agent.device_states() == {"silent": 1}
+        await agent.handle("k1", "probe-1", b"t|21")
+        device = await client.get("urn:ngsi-ld:Device:probe-1", context=CTX, key_values=True)
+        assert device["deviceState"] == "ok" and device["dateLastValueReported"] > reported
+
+    run_local(backend, tmp_path, scenario, check_every=0.05)
+
+
+def test_provisioning_elsewhere_is_found_and_reload_keeps_state(backend, tmp_path):
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        other = IotAgent(client)  # another worker provisions; this agent finds it on a miss
+        await other.provision([probe_device("probe-2", "k2")])
+        receipt = await agent.handle("k2", "probe-2", b'{"t": 5}')
+        assert receipt.accepted == 1
+        await agent.registry.reload()
+        assert agent.registry.cached("probe-2").state == "ok"
+
+    run_local(backend, tmp_path, scenario)
+
+
+def mqtt_reachable() -> None:
+    try:
+        socket.create_connection((MQTT_HOST, 1883), timeout=2).close()
+    except OSError:
+        service_missing(f"Mosquitto not reachable at {MQTT_HOST}:1883")
+
+
+def test_mqtt_to_http_hub_history_and_rejections(hub):
+    mqtt_reachable()
+    prefix = f"smartseoul-test-{uuid.uuid4().hex[:8]}"  # isolates this test on a shared broker
+    ids = [f"S{i}" for i in range(3)]
+    messages = 5
+
+    async def run() -> None:
+        client = HttpHubClient(hub.api)
+        agent = IotAgent(client, topic_prefix=prefix)
+        await agent.start(mqtt_url=f"mqtt://{MQTT_HOST}:1883")
+        try:
+            await agent.provision([sdot_device(i, "seoul") for i in ids])
+            publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+            publisher.connect(MQTT_HOST, 1883)
+            publisher.loop_start()
+            try:
+                for n in range(messages):
+                    for i in ids:
+                        stamp = f"2026-05-01T09:{2 * n:02d}:00Z"
+                        body = {"t": 20 + n, "pm25": 10 + n, "ts": stamp}
+                        publisher.publish(f"{prefix}/seoul/{i}/attrs", orjson.dumps(body), qos=1)
+                # Bad neighbours: the good reading in the same payload still lands.
+                publisher.publish(
+                    f"{prefix}/seoul/S0/attrs", b"2026-05-01T10:00:00Z|t|30|h|oops", qos=1
+                )
+                publisher.publish(f"{prefix}/seoul/ghost/attrs", b"t|1", qos=1)
+                publisher.publish(f"{prefix}/wrong/S1/attrs", b"t|1", qos=1)
+                publisher.publish(f"{prefix}/seoul/S2/attrs", b"\x00\xff", qos=1).wait_for_publish()
+            finally:
+                publisher.loop_stop()
+                publisher.disconnect()
+            expected = messages * len(ids) * 2 + 1
+            deadline = time.monotonic() + 15
+            while sum(agent.stats.messages.values()) < messages * len(ids) + 4:
+                assert time.monotonic() < deadline, agent.stats.as_dict()
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
+            await agent.flush()
+            assert agent.stats.measurements == expected
+            assert agent.stats.rejected["unknown_device"] == 1
+            assert agent.stats.rejected["wrong_apikey"] == 1
+            assert agent.stats.rejected["bad_value"] == 1
+            assert agent.stats.rejected["malformed_payload"] == 1
+            assert agent.stats.rejected["write_failed"] == 0
+            env = await client.get(ENV + "S0", context=CTX)
+            assert env["temperature"]["value"] == 30
+            assert env["temperature"]["observedAt"] == "2026-05-01T10:00:00.000Z"
+            air = await client.get(AIR + "S2", context=CTX)
+            assert air["pm25"]["value"] == 10 + messages - 1 and air["pm25"]["unitCode"] == "GQ"
+        finally:
+            await agent.stop()
+            await client.close()
+
+    asyncio.run(run())
+    history = hub.http.get(f"/temporal/entities/{AIR}S1", params={"attrs": IOT_CONTEXT["pm25"]})
+    assert history.status_code == 200, history.text
+    instances = history.json()[IOT_CONTEXT["pm25"]]
+    assert sorted(i["value"] for i in instances) == [10 + n for n in range(messages)]
+    assert {i["unitCode"] for i in instances} == {"GQ"}
+    assert sorted(i["observedAt"] for i in instances)[0] == "2026-05-01T09:00:00.000Z"
+
+
+def test_stop_writes_what_is_queued(backend, tmp_path):
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        await agent.provision([probe_device()])
+        agent.feed("smartseoul/k1/probe-1/attrs", b"t|7", time.time())
+        agent.feed("smartseoul/k1/probe-1", b"t|8", time.time())
+        assert agent.stats.rejected["bad_topic"] == 1
+        await agent.stop()  # stop is idempotent for the runner's own stop below
+        probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+        assert probe["temperature"] == 7
+
+    run_local(backend, tmp_path, scenario, window=10.0)
