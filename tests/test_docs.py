@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from smartseoul.cli import main
@@ -29,9 +30,10 @@ def test_every_command_is_documented_and_has_help():
         assert command.help, f"{name} has no --help text"
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0
-        for option in command.params:
-            assert option.help, f"{name} {option.name} has no help"
-            assert option.opts[0] in result.output
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.name} has no help"
+            assert param.opts[0] in result.output or param.human_readable_name in result.output
 
 
 def test_readme_quick_start_has_two_commands():

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from smartseoul.config import Settings
+from smartseoul.ingest.cli import import_command
 
 
 class JsonFormatter(logging.Formatter):
@@ -136,6 +137,9 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: P
                f"-H 'Link: {link}' \\\n"
                "       -d attrs=pm10 -d options=aggregatedValues -d aggrMethods=avg,max -d aggrPeriodDuration=P7D")
     run_server(settings)
+
+
+main.add_command(import_command, name="import")
 
 
 if __name__ == "__main__":
