@@ -7,6 +7,7 @@ back to normalized, concise or simplified (keyValues) output lives in ``hub.rend
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -113,9 +114,15 @@ def parse_time(text: str, *, field: str = "DateTime") -> datetime:
     if not isinstance(text, str) or not _DATETIME.match(text):
         raise BadRequestData(f"{field} must be an ISO 8601 DateTime, got {text!r}")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return _parse_time(text)
     except ValueError as exc:
         raise BadRequestData(f"{field} is not a valid DateTime: {text!r}") from exc
+
+
+# A batch of readings repeats the same few observedAt strings: parse each once.
+@functools.lru_cache(maxsize=4096)
+def _parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

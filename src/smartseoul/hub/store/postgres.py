@@ -33,8 +33,6 @@ CREATE TABLE IF NOT EXISTS history (
   dataset_id TEXT NOT NULL, observed_at DOUBLE PRECISION, modified_at DOUBLE PRECISION NOT NULL,
   deleted BOOLEAN NOT NULL, num DOUBLE PRECISION, data JSONB NOT NULL);
 CREATE INDEX IF NOT EXISTS history_observed ON history (tenant, entity_id, attr, observed_at);
-CREATE INDEX IF NOT EXISTS history_modified ON history (tenant, entity_id, attr, modified_at);
-CREATE INDEX IF NOT EXISTS history_instance ON history (tenant, entity_id, instance_id);
 CREATE TABLE IF NOT EXISTS temporal_entities (
   tenant TEXT NOT NULL, entity_id TEXT NOT NULL, types JSONB NOT NULL, scopes JSONB,
   created_at DOUBLE PRECISION, modified_at DOUBLE PRECISION, deleted_at DOUBLE PRECISION,

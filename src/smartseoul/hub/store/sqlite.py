@@ -33,8 +33,6 @@ CREATE TABLE IF NOT EXISTS history (
   dataset_id TEXT NOT NULL, observed_at REAL, modified_at REAL NOT NULL, deleted INTEGER NOT NULL,
   num REAL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_observed ON history (tenant, entity_id, attr, observed_at);
-CREATE INDEX IF NOT EXISTS history_modified ON history (tenant, entity_id, attr, modified_at);
-CREATE INDEX IF NOT EXISTS history_instance ON history (tenant, entity_id, instance_id);
 CREATE TABLE IF NOT EXISTS temporal_entities (
   tenant TEXT NOT NULL, entity_id TEXT NOT NULL, types TEXT NOT NULL, scopes TEXT,
   created_at REAL, modified_at REAL, deleted_at REAL, PRIMARY KEY (tenant, entity_id));
@@ -84,6 +82,8 @@ class SqliteStore(SqlStore):
         db.execute("PRAGMA cache_size=-65536")
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA mmap_size=268435456")
+        # Checkpoint the WAL less often: each checkpoint syncs, and batches write a lot.
+        db.execute("PRAGMA wal_autocheckpoint=10000")
         db.executescript(SCHEMA + SCHEMA_SQLITE)
         register_sqlite_functions(db)
         self.db = db
