@@ -319,7 +319,7 @@ class SqlStore(SubscriptionStoreMixin):
         count = None
         async with self.read() as conn:
             if query.count:
-                csql, cparams = self._select(query, tenant, "count(*)")
+                csql, cparams = self._count_sql(query, tenant)
                 count = (await conn.fetchall(csql, cparams))[0][0]
             if query.limit == 0:
                 return [], count
@@ -327,6 +327,28 @@ class SqlStore(SubscriptionStoreMixin):
                 sql + " ORDER BY e.pk LIMIT ? OFFSET ?", [*params, query.limit, query.offset]
             )
         return [loads(r[0]) for r in rows], count
+
+    def _count_sql(self, query: EntityQuery, tenant: str) -> tuple[str, list[Any]]:
+        """The exact count; a type-only query counts on attr_index alone (an index-only scan)."""
+        types = query.types
+        names = [types] if isinstance(types, str) else getattr(types, "items", None)
+        only_types = not (
+            query.ids or query.id_pattern or query.attrs or query.q or query.geo or query.scope_q
+        )
+        if (
+            only_types
+            and names
+            and all(isinstance(n, str) for n in names)
+            and type(types).__name__ != "And"
+        ):
+            # An entity has one @type row per type: one type needs no DISTINCT.
+            counted = "count(*)" if len(names) == 1 else "count(DISTINCT pk)"
+            return (
+                f"SELECT {counted} FROM attr_index WHERE tenant=? AND name='@type' "
+                f"AND str IN ({marks(len(names))})",
+                [tenant, *names],
+            )
+        return self._select(query, tenant, "count(*)")
 
     async def iter_entities(self, tenant: str, query: EntityQuery) -> AsyncIterator[Entity]:
         sql, params = self._select(query, tenant, "e.pk, e.data")

@@ -203,11 +203,28 @@ class _Compiler:
             return self.scanned(where)
         return _Found(sql(" INTERSECT ".join(["{}"] * len(parts)), *parts), where, indexed)
 
+    def probed(self, name: str, condition: Sql) -> _Found:
+        """Like ``indexed``, but tests each entity row with a correlated probe of attr_index.
+
+        SQLite builds the whole pk list of an ``IN (subquery)`` before it returns the first
+        row, so a filter that most entities pass (an entity type) would cost a pass over the
+        index per page; a probe per row lets ``ORDER BY pk LIMIT n`` stop after n rows.
+        """
+        found = self.indexed(name, condition)
+        if not isinstance(self.d, SqliteDialect):
+            return found
+        probe = sql(
+            "EXISTS (SELECT 1 FROM attr_index AS t WHERE t.pk = e.pk AND t.name = {} AND {})",
+            name,
+            condition,
+        )
+        return _Found(found.pks, probe, indexed=True)
+
     def types(self, node: Any) -> _Found:
         if isinstance(node, str):
-            return self.indexed(TYPE_ROW, sql("str = {}", node))
+            return self.probed(TYPE_ROW, sql("str = {}", node))
         if isinstance(node, Or) and all(isinstance(item, str) for item in node.items):
-            return self.indexed(TYPE_ROW, in_(sql("str"), node.items))
+            return self.probed(TYPE_ROW, in_(sql("str"), node.items))
         return self.combine(isinstance(node, Or), list(map(self.types, node.items)))
 
     def scopes(self, node: Any) -> _Found:
