@@ -173,9 +173,8 @@ def test_changed_value_replaces_its_instance(tmp_path):
     asyncio.run(with_client("sqlite", tmp_path, work))
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the HTTP path once; the stores are tested above
 def test_shipped_air_file_through_http(hub, tmp_path):
-    if hub.backend != "sqlite":
-        pytest.skip("one backend is enough for the HTTP path")
 
     async def work():
         client = HttpHubClient(hub.api)
