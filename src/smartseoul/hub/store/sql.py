@@ -294,7 +294,10 @@ class SqlStore(SubscriptionStoreMixin):
 
     def _select(self, query: EntityQuery, tenant: str, columns: str) -> tuple[str, list[Any]]:
         where, params = self.build_where(query, tenant)
-        sql = f"SELECT {columns} FROM entities e WHERE e.tenant=?"
+        # SQLite: "+" keeps the planner off the (tenant, id) index, so ORDER BY pk LIMIT n walks
+        # the table in pk order and stops after the page instead of sorting the tenant.
+        tenant_term = "+e.tenant" if self.dialect == "sqlite" else "e.tenant"
+        sql = f"SELECT {columns} FROM entities e WHERE {tenant_term}=?"
         params = [tenant, *params]
         if where:
             sql += f" AND ({where})"
