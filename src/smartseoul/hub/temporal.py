@@ -31,6 +31,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,6 +96,12 @@ def stamp(t: float) -> str:
     >>> stamp(1533124800.0)
     '2018-08-01T12:00:00.000000Z'
     """
+    return _stamp(t)
+
+
+# Aggregated answers format the same period bounds for every method: format each once.
+@functools.lru_cache(maxsize=65536)
+def _stamp(t: float) -> str:
     return format_time(datetime.fromtimestamp(t, UTC))
 
 

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from smartseoul.hub.store.sql import SqlStore
@@ -81,8 +83,14 @@ class PostgresStore(SqlStore):
         self.pool: AsyncConnectionPool | None = None
 
     async def _configure(self, conn: AsyncConnection[Any]) -> None:
+        # jsonb columns decode with orjson rather than the standard library's json.
+        set_json_loads(orjson.loads, conn)
         if self.schema:
             await conn.execute(f'SET search_path TO "{self.schema}"')
+        # psycopg prepares a statement after a few runs; PostgreSQL's generic plan for an
+        # entity query cannot see how selective a type or q value is and scanned every
+        # entity (seconds at 100k). A plan per execution costs little beside that.
+        await conn.execute("SET plan_cache_mode TO force_custom_plan")
         await conn.commit()
 
     async def open(self) -> None:
