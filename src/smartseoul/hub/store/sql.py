@@ -8,6 +8,7 @@ queries — is here, so both backends behave the same and one contract suite tes
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -229,32 +230,38 @@ class SqlTx:
         return count > 0
 
 
-class SqlStore(SubscriptionStoreMixin):
+class SqlStore(SubscriptionStoreMixin, ABC):
     """Shared implementation; subclasses provide connections and the geometry index."""
 
     dialect = "sql"
     lock_clause = ""  # " FOR UPDATE" on PostgreSQL
 
     # -- backend hooks ---------------------------------------------------------
-    def read(self) -> Any:  # an async context manager yielding a Conn
-        raise NotImplementedError
+    @abstractmethod
+    def read(self) -> Any:
+        """An async context manager yielding a Conn for reads."""
 
-    def write(self) -> Any:  # an async context manager yielding a Conn inside a transaction
-        raise NotImplementedError
+    @abstractmethod
+    def write(self) -> Any:
+        """An async context manager yielding a Conn inside one write transaction."""
 
+    @abstractmethod
     async def insert_entity_rows(self, conn: Conn, rows: list[tuple[Any, ...]]) -> list[int]:
-        raise NotImplementedError
+        """Insert ``(tenant, id, data, created_at, modified_at)`` rows; their pks in order."""
 
+    @abstractmethod
     async def insert_geo_rows(self, conn: Conn, tenant: str, rows: list[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
+        """Index ``(pk, n, name, minx, miny, maxx, maxy)`` bounding boxes."""
 
+    @abstractmethod
     async def delete_geo_rows(self, conn: Conn, pks: list[int]) -> None:
-        raise NotImplementedError
+        """Drop the geometry index rows of these entities."""
 
+    @abstractmethod
     def geo_candidates(
         self, tenant: str, name: str, box: tuple[float, float, float, float]
     ) -> tuple[str, list[Any]]:
-        raise NotImplementedError
+        """SQL selecting the pks whose ``name`` boxes intersect ``box``, and its parameters."""
 
     def build_where(self, query: EntityQuery, tenant: str) -> tuple[str, list[Any]]:
         from smartseoul.hub.store.sqlfilter import build_where
@@ -484,8 +491,9 @@ class SqlStore(SubscriptionStoreMixin):
         count = len(matched) if query.count else None
         return matched[query.offset : query.offset + query.limit], count
 
+    @abstractmethod
     def regex_sql(self, column: str) -> str:
-        raise NotImplementedError
+        """The backend's regular-expression match of ``column`` against a parameter."""
 
     async def get_temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRow | None:
         async with self.read() as conn:
