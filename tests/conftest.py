@@ -18,7 +18,9 @@ import uvicorn
 from smartseoul.app import create_app
 from smartseoul.config import Settings
 
-POSTGRES_URL = os.environ.get("SMARTSEOUL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SMARTSEOUL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 MQTT_HOST = os.environ.get("SMARTSEOUL_TEST_MQTT_HOST", "127.0.0.1")
 REQUIRE = os.environ.get("SMARTSEOUL_REQUIRE_SERVICES") == "1"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -111,3 +113,17 @@ def hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
         import asyncio
 
         asyncio.run(store.drop())
+
+
+ERR = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+def problem(response, status: int, kind: str) -> dict:
+    """Assert a ProblemDetails error answer (clauses 5.5.3, 6.3.6) and return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert "link" not in response.headers
+    body = response.json()
+    assert body["type"] == ERR + kind and body["status"] == status
+    assert body["title"] and body["detail"]
+    return body

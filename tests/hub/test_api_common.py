@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from conftest import problem
+
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 REL = "http://www.w3.org/ns/json-ld#context"
@@ -33,16 +35,6 @@ LD = {"Content-Type": "application/ld+json"}
 
 def link(url: str) -> dict[str, str]:
     return {"Link": f'<{url}>; rel="{REL}"; type="application/ld+json"'}
-
-
-def problem(response, status: int, kind: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert "link" not in response.headers
-    body = response.json()
-    assert body["type"] == ERR + kind and body["status"] == status
-    assert body["title"] and body["detail"]
-    return body
 
 
 def bare(response, status: int) -> None:

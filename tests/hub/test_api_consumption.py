@@ -11,21 +11,13 @@ import re
 
 import pytest
 
+from conftest import problem
+
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 B1 = "urn:ngsi-ld:Building:b1"
 GEO = {"Accept": "application/geo+json"}
-
-
-def problem(response, status: int, kind: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert "link" not in response.headers
-    body = response.json()
-    assert body["type"] == ERR + kind and body["status"] == status
-    assert body["title"] and body["detail"]
-    return body
 
 
 def create(hub, body: dict) -> None:
