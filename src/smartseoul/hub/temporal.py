@@ -50,7 +50,13 @@ from smartseoul.hub.entities import (
     parse_time,
 )
 from smartseoul.hub.errors import BadRequestData
-from smartseoul.hub.store.base import HistoryQuery, HistoryRow, TemporalEntityRow
+from smartseoul.hub.store.base import (
+    HistoryQuery,
+    HistoryRow,
+    PeriodStats,
+    SeriesStats,
+    TemporalEntityRow,
+)
 from smartseoul.hub.store.indexing import scalar_of
 from smartseoul.hub.temporal_aggregate import (
     AGGREGATION_METHODS,
@@ -153,6 +159,17 @@ class TemporalQuerySpec:
             last_n=self.last_n,
             include_deleted=True,  # deleted instances are part of the evolution (4.5.7)
         )
+
+
+@dataclass(slots=True)
+class StoreAggregation:
+    """Per-period sums of an entity's live numeric series computed by the store
+    (``Store.aggregate_history``), and the window ``[start, end]`` they cover."""
+
+    series: list[SeriesStats]
+    periods: list[PeriodStats]
+    start: float | None
+    end: float | None
 
 
 def _split(text: str | None) -> list[str]:

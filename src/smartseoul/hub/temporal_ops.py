@@ -20,9 +20,10 @@ from smartseoul.hub.entities import check_entity_id, check_name, is_uri, normali
 from smartseoul.hub.entity_ops import EntityOperations
 from smartseoul.hub.errors import BadRequestData, ResourceNotFound
 from smartseoul.hub.query import matches_q
-from smartseoul.hub.store.base import EntityQuery, HistoryRow, TemporalEntityRow
+from smartseoul.hub.store.base import EntityQuery, HistoryQuery, HistoryRow, TemporalEntityRow
 from smartseoul.hub.temporal import (
     AGGREGATED_VALUES,
+    StoreAggregation,
     TemporalFragment,
     TemporalQuerySpec,
     merge_temporal_entity,
@@ -48,6 +49,8 @@ class TemporalResult:
     found: Found = field(default_factory=list)
     total: int | None = None
     span: tuple[float, float] | None = None
+    # Aggregations the store computed, by entity id, in place of rows (see _store_aggregation).
+    aggregated: dict[str, StoreAggregation] = field(default_factory=dict)
 
 
 def _clock() -> tuple[float, str]:
@@ -75,6 +78,18 @@ def _cut(found: Found, spec: TemporalQuerySpec, max_instances: int) -> TemporalR
     for row in rows:
         by_entity.setdefault(row.entity_id, []).append(row)
     return TemporalResult([(e, by_entity.get(e.entity_id, [])) for e, _ in found], span=span)
+
+
+def _store_can_aggregate(spec: TemporalQuerySpec) -> bool:
+    """Whether the store may aggregate in SQL: no lastN (it counts instances first), a
+    period of exact seconds (calendar months need Python), an instance time in a column."""
+    period = spec.aggr_period
+    return (
+        spec.mode == AGGREGATED_VALUES
+        and spec.last_n is None
+        and spec.timeproperty in ("observedAt", "modifiedAt")
+        and (period is None or period.months == 0)
+    )
 
 
 def _new_instance(
@@ -129,8 +144,36 @@ class TemporalOperations(EntityOperations):
     ) -> TemporalResult:
         """Clause 5.7.3: the evolution of one entity, ``attrs`` (expanded) only if given."""
         entity = await self._temporal_entity(tenant, entity_id)
-        rows = await self.store.query_history(tenant, spec.history_query([entity_id], attrs))
+        query = spec.history_query([entity_id], attrs)
+        if _store_can_aggregate(spec):
+            aggregation = await self._store_aggregation(tenant, spec, query)
+            if aggregation is not None:
+                return TemporalResult([(entity, [])], aggregated={entity_id: aggregation})
+        rows = await self.store.query_history(tenant, query)
         return _cut([(entity, rows)], spec, max_instances)
+
+    async def _store_aggregation(
+        self, tenant: str, spec: TemporalQuerySpec, query: HistoryQuery
+    ) -> StoreAggregation | None:
+        """The aggregated representation's sums computed by the store, when all values are
+        numbers: the same periods and window as ``temporal_render`` (one query, no rows)."""
+        start = spec.time_at if spec.timerel in ("after", "between") else None
+        end = {"before": spec.time_at, "between": spec.end_time_at}.get(spec.timerel or "")
+        period = spec.aggr_period
+        found = await self.store.aggregate_history(
+            tenant,
+            query,
+            dataset_ids=None if spec.dataset_ids is None else sorted(spec.dataset_ids),
+            start=start,
+            seconds=None if period is None or period.is_zero else period.seconds,
+            distinct="distinctCount" in spec.aggr_methods,
+        )
+        if found is None:
+            return None
+        series, periods = found
+        if start is None and series:
+            start = min(s.first for s in series)
+        return StoreAggregation(series, periods, start, end)
 
     async def query_temporal_entities(
         self,

@@ -8,13 +8,14 @@ out in :mod:`smartseoul.hub.temporal`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from smartseoul.hub.entities import VALUE_KEY
 from smartseoul.hub.errors import InvalidRequest
 from smartseoul.hub.render import RenderOptions, pick_language, render_instance
-from smartseoul.hub.store.base import HistoryRow, TemporalEntityRow
+from smartseoul.hub.store.base import HistoryRow, PeriodStats, TemporalEntityRow
 from smartseoul.hub.temporal import (
     AGGREGATED_VALUES,
     NORMALIZED,
@@ -22,6 +23,7 @@ from smartseoul.hub.temporal import (
     SCOPE,
     TEMPORAL_VALUES,
     WRAPPED,
+    StoreAggregation,
     TemporalQuerySpec,
     Timed,
     last_n_of,
@@ -175,6 +177,65 @@ def _aggregated(
     return obj
 
 
+def _period_value(method: str, p: PeriodStats) -> float | int:
+    """One method over one period from the store's sums (numbers only, table 4.5.19.1-1)."""
+    if method == "totalCount":
+        return p.count
+    if method == "distinctCount":
+        return p.distinct
+    if method == "sum":
+        return p.sum
+    if method == "sumsq":
+        return p.sumsq
+    if method == "min":
+        return p.min
+    if method == "max":
+        return p.max
+    mean = p.sum / p.count
+    if method == "avg":
+        return mean
+    return math.sqrt(max(p.sumsq / p.count - mean * mean, 0.0))  # stddev, population
+
+
+def _store_aggregated(
+    agg: StoreAggregation, spec: TemporalQuerySpec, compact: Compact
+) -> dict[str, Any]:
+    """The aggregated attributes from the store's sums, shaped as ``_aggregated`` shapes
+    them: the same periods (from the window start, clipped to its end), attributes and
+    datasets in order of their first instance, the default dataset first."""
+    by_series: dict[tuple[str, str], list[PeriodStats]] = {}
+    for p in agg.periods:
+        by_series.setdefault((p.attr, p.dataset_id), []).append(p)
+    period = spec.aggr_period
+    seconds = None if period is None or period.is_zero else period.seconds
+    start = agg.start or 0.0
+    objects: dict[str, list[dict[str, Any]]] = {}
+    for s in sorted(agg.series, key=lambda s: (s.first, s.dataset_id != "")):
+        obj: dict[str, Any] = {"type": s.kind}
+        if s.dataset_id:
+            obj["datasetId"] = s.dataset_id
+        parts = by_series.get((s.attr, s.dataset_id), [])
+        bounds = []
+        for p in parts:
+            if seconds is None:
+                lo, hi = start, s.last if agg.end is None else agg.end
+            else:
+                lo, hi = start + p.period * seconds, start + (p.period + 1) * seconds
+                if agg.end is not None:
+                    hi = min(hi, agg.end)
+            bounds.append((stamp(lo), stamp(hi)))
+        for method in spec.aggr_methods:
+            obj[method] = [
+                [_period_value(method, p), lo, hi] for p, (lo, hi) in zip(parts, bounds, strict=True)
+            ]
+        objects.setdefault(s.attr, []).append(obj)
+    out: dict[str, Any] = {}
+    for attr, found in objects.items():
+        found.sort(key=lambda obj: "datasetId" in obj)  # stable: the default dataset first
+        out[compact(attr)] = _one_or_many(found)
+    return out
+
+
 def _by(timed: Timed, key: Callable[[HistoryRow], str]) -> dict[str, Timed]:
     groups: dict[str, Timed] = {}
     for pair in timed:
@@ -200,6 +261,7 @@ def render_temporal_entity(
     spec: TemporalQuerySpec,
     lang: str | None = None,
     requested_attrs: Collection[str] = (),
+    aggregated: StoreAggregation | None = None,
 ) -> dict[str, Any]:
     """The temporal representation of one entity (clauses 4.5.6, 4.5.9, 4.5.19).
 
@@ -210,7 +272,8 @@ def render_temporal_entity(
     Properties in the best language (clause 4.15). In the aggregated shape an
     attribute of ``requested_attrs`` (expanded names the request named) that a
     method cannot aggregate raises InvalidRequest (clause 5.7.4.4); other
-    attributes just leave that method out.
+    attributes just leave that method out. ``aggregated`` holds the store's sums in
+    place of ``rows`` (all values numbers, see ``Store.aggregate_history``).
     """
     types = [compact(t) for t in entity.types]
     out: dict[str, Any] = {"id": entity.entity_id, "type": types[0] if len(types) == 1 else types}
@@ -222,6 +285,9 @@ def render_temporal_entity(
         ):
             if t is not None:
                 out[key] = stamp(t)
+    if aggregated is not None:
+        out.update(_store_aggregated(aggregated, spec, compact))
+        return out
     if entity.scopes and spec.mode != AGGREGATED_VALUES and not any(r.attr == SCOPE for r in rows):
         rows = [_scope_row(entity), *rows]
     timed = timed_rows(rows, spec)

@@ -95,6 +95,7 @@ def _render(
                 spec=spec,
                 lang=lang,
                 requested_attrs=projection.attrs or (),
+                aggregated=result.aggregated.get(entity.entity_id),
             )
         )
         for entity, rows in result.found

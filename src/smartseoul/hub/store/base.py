@@ -115,6 +115,33 @@ class HistoryQuery:
 
 
 @dataclass(slots=True)
+class SeriesStats:
+    """Live numeric instances of one attribute and datasetId in a history query."""
+
+    attr: str
+    dataset_id: str
+    count: int
+    first: float  # earliest and latest instance time (the query's timeproperty)
+    last: float
+    kind: str  # the attribute type of the latest instance
+
+
+@dataclass(slots=True)
+class PeriodStats:
+    """Sums over the live numeric instances of one series in one aggregation period."""
+
+    attr: str
+    dataset_id: str
+    period: int  # k: the period [start + k * seconds, start + (k + 1) * seconds)
+    count: int
+    sum: float
+    min: float
+    max: float
+    sumsq: float
+    distinct: int
+
+
+@dataclass(slots=True)
 class TemporalEntityRow:
     entity_id: str
     types: list[str]
@@ -197,6 +224,24 @@ class Store(Protocol):
         self, tenant: str, entity_id: str, attr: str, instance_id: str
     ) -> HistoryRow | None:
         """One attribute instance (deleted ones too), without reading the rest of its history."""
+
+    async def aggregate_history(
+        self,
+        tenant: str,
+        query: HistoryQuery,
+        *,
+        dataset_ids: Sequence[str] | None,
+        start: float | None,
+        seconds: float | None,
+        distinct: bool = True,
+    ) -> tuple[list[SeriesStats], list[PeriodStats]] | None:
+        """Aggregate the live instances of ``query`` (one entity) per series and period, in SQL.
+
+        Periods are ``seconds`` long from ``start`` (from the earliest live instance when
+        ``start`` is None); ``seconds`` None makes one period. ``distinct`` False skips
+        the distinct counts. Answers None unless every live instance has a number value
+        (a Property value or JsonProperty json): the caller then aggregates the rows.
+        """
 
     async def temporal_entities(
         self, tenant: str, query: EntityQuery

@@ -18,6 +18,8 @@ from smartseoul.hub.store.base import (
     EntityQuery,
     HistoryQuery,
     HistoryRow,
+    PeriodStats,
+    SeriesStats,
     TemporalEntityRow,
 )
 from smartseoul.hub.store.indexing import geo_rows, index_rows
@@ -44,6 +46,32 @@ def _history_row(r: tuple[Any, ...]) -> HistoryRow:
         num=r[7],
         data=loads(r[8]),
     )
+
+
+def _history_where(
+    tenant: str, entity_ids: Sequence[str], query: HistoryQuery
+) -> tuple[str, list[Any]]:
+    """The WHERE of a history query: entities, attributes and the time range (clause 4.11).
+
+    A history row is written when its instance is created or changed, at modified_at:
+    createdAt and modifiedAt filter on it, deletedAt on it for deletion rows.
+    """
+    column = "observed_at" if query.timeproperty == "observedAt" else "modified_at"
+    where = f"tenant=? AND entity_id IN ({marks(len(entity_ids))})"
+    params: list[Any] = [tenant, *entity_ids]
+    if query.attrs:
+        where += f" AND attr IN ({marks(len(query.attrs))})"
+        params.extend(query.attrs)
+    if query.timerel == "before":
+        where += f" AND {column} < ?"
+        params.append(query.time_at)
+    elif query.timerel == "after":  # clause 4.11: an inclusive bound
+        where += f" AND {column} >= ?"
+        params.append(query.time_at)
+    elif query.timerel == "between":
+        where += f" AND {column} >= ? AND {column} < ?"
+        params.extend([query.time_at, query.end_time_at])
+    return where, params
 
 
 class SqlTx:
@@ -420,36 +448,84 @@ class SqlStore(SubscriptionStoreMixin, ABC):
 
     # -- history ---------------------------------------------------------------
     async def query_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
-        # Clause 4.11. A history row is written when its instance is created or changed, at
-        # modified_at: createdAt and modifiedAt filter on it, deletedAt on it for deletion rows.
         column = "observed_at" if query.timeproperty == "observedAt" else "modified_at"
         out: list[HistoryRow] = []
         ids = list(query.entity_ids)
         for start in range(0, len(ids), CHUNK):
-            part = ids[start : start + CHUNK]
-            sql = f"{_HISTORY_SELECT} WHERE tenant=? AND entity_id IN ({marks(len(part))})"
-            params: list[Any] = [tenant, *part]
-            if query.attrs:
-                sql += f" AND attr IN ({marks(len(query.attrs))})"
-                params.extend(query.attrs)
+            where, params = _history_where(tenant, ids[start : start + CHUNK], query)
             if query.timeproperty == "deletedAt":
-                sql += " AND deleted"
+                where += " AND deleted"
             elif not query.include_deleted:
-                sql += " AND NOT deleted"
-            if query.timerel == "before":
-                sql += f" AND {column} < ?"
-                params.append(query.time_at)
-            elif query.timerel == "after":  # clause 4.11: an inclusive bound
-                sql += f" AND {column} >= ?"
-                params.append(query.time_at)
-            elif query.timerel == "between":
-                sql += f" AND {column} >= ? AND {column} < ?"
-                params.extend([query.time_at, query.end_time_at])
-            sql += f" ORDER BY entity_id, attr, {column}, modified_at"
+                where += " AND NOT deleted"
+            sql = f"{_HISTORY_SELECT} WHERE {where} ORDER BY entity_id, attr, {column}, modified_at"
             async with self.read() as conn:
                 rows = await conn.fetchall(sql, params)
             out.extend(_history_row(r) for r in rows)
         return out
+
+    async def aggregate_history(
+        self,
+        tenant: str,
+        query: HistoryQuery,
+        *,
+        dataset_ids: Sequence[str] | None,
+        start: float | None,
+        seconds: float | None,
+        distinct: bool = True,
+    ) -> tuple[list[SeriesStats], list[PeriodStats]] | None:
+        # The instance time of hub.temporal.timed_rows: observedAt, else modifiedAt.
+        if query.timeproperty == "observedAt":
+            t = "COALESCE(observed_at, modified_at)"
+        elif query.timeproperty == "modifiedAt":
+            t = "modified_at"
+        else:
+            return None
+        where, params = _history_where(tenant, query.entity_ids, query)
+        where += " AND NOT deleted"
+        if dataset_ids is not None:
+            where += f" AND dataset_id IN ({marks(len(dataset_ids))})"
+            params.extend(dataset_ids)
+        async with self.read() as conn:
+            if start is None:
+                ((start,),) = await conn.fetchall(f"SELECT min({t}) FROM history WHERE {where}", params)
+                if start is None:
+                    return [], []
+            if seconds is None:
+                period, period_params = "0", []
+            elif self.dialect == "postgres":
+                period, period_params = f"CAST(floor(({t} - ?) / ?) AS BIGINT)", [start, seconds]
+            else:  # every instance is at or after start: truncation is floor
+                period, period_params = f"CAST(({t} - ?) / ? AS INTEGER)", [start, seconds]
+            # One pass over the rows (the history index, no JSON): numbers only, else None.
+            rows = await conn.fetchall(
+                f"SELECT attr, dataset_id, {period} AS k, count(*), count(num), min({t}), max({t}), "
+                f"sum(num), min(num), max(num), sum(num * num), "
+                f"{'count(DISTINCT num)' if distinct else '0'} FROM history WHERE {where} "
+                "GROUP BY attr, dataset_id, k ORDER BY attr, dataset_id, k",
+                [*period_params, *params],
+            )
+            if any(r[3] != r[4] for r in rows):
+                return None
+            series: dict[tuple[str, str], SeriesStats] = {}
+            periods = []
+            for attr, ds, k, n, _, first, last, total, low, high, sumsq, count_distinct in rows:
+                periods.append(PeriodStats(attr, ds, k, n, total, low, high, sumsq, count_distinct))
+                found = series.get((attr, ds))
+                if found is None:
+                    series[attr, ds] = SeriesStats(attr, ds, n, first, last, "Property")
+                else:
+                    found.count += n
+                    found.last = max(found.last, last)
+            # Numbers are Property values or JsonProperty json: the latest instance's type
+            # is the type of the aggregated attribute (as in hub.temporal_render).
+            for s in series.values():
+                ((data,),) = await conn.fetchall(
+                    f"SELECT data FROM history WHERE {where} AND attr=? AND dataset_id=? "
+                    f"ORDER BY {t} DESC, modified_at DESC LIMIT 1",
+                    [*params, s.attr, s.dataset_id],
+                )
+                s.kind = loads(data).get("type", "Property")
+        return list(series.values()), periods
 
     async def get_history_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str
