@@ -192,3 +192,33 @@ def test_context_records(store, run):
     assert [r["id"] for r in run(store.list_contexts())] == ["ctx-1"]
     assert run(store.delete_context("ctx-1"))
     assert run(store.get_context("ctx-1")) is None
+
+
+def test_concurrent_writes_commit_together_and_a_failing_one_alone_is_undone(
+    backend, store, tmp_path, run
+):
+    """Writes that run at once share a commit on SQLite (group commit); every write is
+    all-or-nothing on its own, and once a write returns it is committed."""
+
+    async def write(n: int) -> None:
+        async with store.transaction("") as tx:
+            await tx.insert_entities([entity(n)])
+            if n % 5 == 0:
+                raise BadRequestData(f"write {n} fails after its insert")
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(*(write(n) for n in range(1, 41)), return_exceptions=True)
+
+    results = run(main())
+    failed = [n for n, r in zip(range(1, 41), results, strict=True) if r is not None]
+    assert failed == list(range(5, 41, 5))
+    assert all(isinstance(r, BadRequestData) for r in results if r is not None)
+    found = run(store.get_entities("", [f"urn:ngsi-ld:Sensor:{n:04d}" for n in range(1, 41)]))
+    assert sorted(found) == [f"urn:ngsi-ld:Sensor:{n:04d}" for n in range(1, 41) if n % 5]
+    if backend == "sqlite":  # committed: another connection to the file sees them
+        import sqlite3
+
+        other = sqlite3.connect(tmp_path / "hub.db")
+        (count,) = other.execute("SELECT count(*) FROM entities").fetchone()
+        other.close()
+        assert count == 32

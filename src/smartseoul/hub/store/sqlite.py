@@ -1,8 +1,15 @@
 """SQLite backend: the embedded default. One file, WAL journal, an R*Tree for geometry.
 
 Calls run on the event loop thread: SQLite answers in microseconds for indexed work, so
-a thread hop would cost more than it saves. Write transactions are serialised by an
-asyncio lock (and across processes by SQLite's own lock with a busy timeout).
+a thread hop would cost more than it saves. Writes are serialised by an asyncio lock (and
+across processes by SQLite's own lock with a busy timeout).
+
+Group commit: the writes that run in one turn of the event loop share one transaction.
+Each ``write()`` runs in a savepoint of it (a failing write rolls back to its savepoint and
+leaves the others whole); a callback queued behind them commits the group, and each ``write()``
+returns only once that commit is done, so an acknowledged write is committed.
+A commit costs most of a small write (WAL frames for every touched page), so concurrent
+requests share it instead of paying it one by one.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ class SqliteStore(SqlStore):
         self.db: sqlite3.Connection | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
+        self._group: asyncio.Future[None] | None = None  # commit of the open transaction
 
     async def open(self) -> None:
         from smartseoul.hub.store.sqlfilter import register_sqlite_functions
@@ -90,6 +98,8 @@ class SqliteStore(SqlStore):
         self._conn = _Conn(db)
 
     async def close(self) -> None:
+        if self._group is not None and not self._lock.locked():
+            self._commit_group()
         if self.db is not None:
             self.db.close()
             self.db = None
@@ -102,14 +112,49 @@ class SqliteStore(SqlStore):
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_Conn]:
         assert self._conn is not None and self.db is not None, "store not open"
+        db = self.db
         async with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            if self._group is None:
+                db.execute("BEGIN IMMEDIATE")
+                loop = asyncio.get_running_loop()
+                self._group = loop.create_future()
+                loop.call_soon(self._commit_group)
+            group = self._group
+            db.execute("SAVEPOINT write")
             try:
                 yield self._conn
-            except BaseException:
-                self.db.execute("ROLLBACK")
+            except BaseException as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK TO write")
+                    db.execute("RELEASE write")
+                elif self._group is group:
+                    # SQLite rolled the whole transaction back (disk full, I/O error): the
+                    # group's earlier writes are lost with it, so none of them may succeed.
+                    self._group = None
+                    group.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                    group.exception()
                 raise
+            db.execute("RELEASE write")
+        await asyncio.shield(group)
+
+    def _commit_group(self) -> None:
+        """Commit the open group: queued behind the writers that are ready in this turn of
+        the event loop, and later again while a writer is still inside its savepoint."""
+        if self._lock.locked():
+            asyncio.get_running_loop().call_later(0.0005, self._commit_group)
+            return
+        group, self._group = self._group, None
+        if group is None or self.db is None:
+            return
+        try:
             self.db.execute("COMMIT")
+        except Exception as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            group.set_exception(exc)
+            group.exception()  # marked retrieved: each writer of the group raises it
+        else:
+            group.set_result(None)
 
     async def insert_entity_rows(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
         db = conn.db
