@@ -185,7 +185,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         app.state.resolver = ContextResolver(store, settings)
         # Subscriptions: the feed queues notifications inside each write's transaction and
         # the notifier delivers them (clauses 5.8, 5.11); it also sets the broker's feed.
-        app.state.notifier = await start_notifications(app)
+        app.state.notifier = await start_notifications(
+            app,
+            timeout=settings.notify_timeout,
+            backoff=settings.notify_retry_backoff,
+            max_backoff=settings.notify_retry_max_backoff,
+        )
         # The IoT agent: device readings over HTTP (/iot) and, when configured, MQTT.
         app.state.iot_agent = await start_iot_agent(app, mqtt_url=settings.iot_mqtt_url or None)
         try:

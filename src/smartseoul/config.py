@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         description="MQTT broker the IoT agent listens on (mqtt://host:port); empty: HTTP ingestion only.",
     )
     postgres_pool_size: int = Field(8, description="Connections in the PostgreSQL pool.")
+    notify_timeout: float = Field(
+        10.0, gt=0, description="Seconds a notification delivery may take at most (an "
+        "endpoint's shorter `timeout`, in milliseconds, wins)."
+    )
+    notify_retry_backoff: float = Field(
+        0.5, gt=0, description="Seconds before the first retry of a failed delivery; doubles "
+        "per attempt."
+    )
+    notify_retry_max_backoff: float = Field(
+        300.0, gt=0, description="Longest wait between delivery retries, in seconds."
+    )
 
     @field_validator("database_url")
     @classmethod
