@@ -42,8 +42,10 @@ Tables (the same names in both backends)
     ``num`` holds a number value, ``str`` a string value, a boolean as
     ``'true'``/``'false'``, a Relationship's object or a VocabProperty's vocab;
     both are NULL for other values. Indexed on ``(tenant, name, num)``,
-    ``(tenant, name, str)`` and ``(pk)``: it serves type filters, attribute
-    existence, simple ``q`` comparisons and the discovery endpoints.
+    ``(tenant, name, str)`` and ``(pk, name)``: it serves type filters, attribute
+    existence, simple ``q`` comparisons and the discovery endpoints. An update
+    rewrites only the rows of attributes whose values changed, in place where an
+    attribute keeps one row (found by ``(pk, name)``).
 geometry index
     Bounding boxes of every GeoProperty instance: an R*Tree ``geo_rtree(id, minx,
     maxx, miny, maxy, +pk, +name)`` on SQLite, ``geo_index(pk, tenant, name, bbox

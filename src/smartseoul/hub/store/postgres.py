@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS attr_index (
   str TEXT COLLATE "C");
 CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, name, num);
 CREATE INDEX IF NOT EXISTS attr_index_str ON attr_index (tenant, name, str);
-CREATE INDEX IF NOT EXISTS attr_index_pk ON attr_index (pk);
+DROP INDEX IF EXISTS attr_index_pk;
+CREATE INDEX IF NOT EXISTS attr_index_pk_name ON attr_index (pk, name);
 CREATE TABLE IF NOT EXISTS geo_index (
   pk BIGINT NOT NULL, tenant TEXT NOT NULL, name TEXT NOT NULL, bbox BOX NOT NULL);
 CREATE INDEX IF NOT EXISTS geo_index_bbox ON geo_index USING gist (bbox);

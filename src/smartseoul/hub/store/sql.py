@@ -74,11 +74,23 @@ def _history_where(
     return where, params
 
 
+IndexRow = tuple[str, float | None, str | None]  # attr_index (name, num, str)
+GeoRow = tuple[str, float, float, float, float]  # geometry (name, minx, miny, maxx, maxy)
+
+
+def _by_name(rows: list[IndexRow]) -> dict[str, list[tuple[float | None, str | None]]]:
+    out: dict[str, list[tuple[float | None, str | None]]] = {}
+    for name, num, text in rows:
+        out.setdefault(name, []).append((num, text))
+    return out
+
+
 class SqlTx:
     """A write transaction on one tenant (see ``base.Tx``)."""
 
     def __init__(self, store: SqlStore, conn: Conn, tenant: str):
         self.store, self.conn, self.tenant = store, conn, tenant
+        self._before: dict[str, tuple[int, list[IndexRow], list[GeoRow]]] = {}
 
     async def get_entity(self, entity_id: str) -> Entity | None:
         found = await self.get_entities([entity_id])
@@ -90,17 +102,22 @@ class SqlTx:
         for start in range(0, len(ids), CHUNK):
             part = ids[start : start + CHUNK]
             sql = (
-                f"SELECT data FROM entities WHERE tenant=? AND id IN ({marks(len(part))})"
+                f"SELECT pk, data FROM entities WHERE tenant=? AND id IN ({marks(len(part))})"
                 + self.store.lock_clause
             )
-            for (data,) in await self.conn.fetchall(sql, [self.tenant, *part]):
+            for pk, data in await self.conn.fetchall(sql, [self.tenant, *part]):
                 entity = loads(data)
                 out[entity["id"]] = entity
+                # What the index holds now, before the caller changes the entity in place:
+                # replace_entities then rewrites only the index rows that change.
+                self._before[entity["id"]] = (pk, index_rows(entity), geo_rows(entity))
         return out
 
     async def insert_entities(self, entities: Sequence[Entity]) -> None:
         if not entities:
             return
+        for e in entities:
+            self._before.pop(e["id"], None)
         rows = [(self.tenant, e["id"], dumps(e), e["createdAt"], e["modifiedAt"]) for e in entities]
         pks = await self.store.insert_entity_rows(self.conn, rows)
         await self._write_indexes(list(zip(pks, entities, strict=True)))
@@ -108,16 +125,72 @@ class SqlTx:
     async def replace_entities(self, entities: Sequence[Entity]) -> None:
         if not entities:
             return
-        await self.conn.executemany(
-            "UPDATE entities SET data=?, modified_at=? WHERE tenant=? AND id=?",
-            [(dumps(e), e["modifiedAt"], self.tenant, e["id"]) for e in entities],
-        )
-        pks = await self._pks([e["id"] for e in entities])
-        pairs = [(pks[e["id"]], e) for e in entities]
-        await self._drop_indexes([pk for pk, _ in pairs])
-        await self._write_indexes(pairs)
+        known = [e for e in entities if e["id"] in self._before]
+        unknown = [e for e in entities if e["id"] not in self._before]
+        if known:
+            await self.conn.executemany(
+                "UPDATE entities SET data=?, modified_at=? WHERE pk=?",
+                [(dumps(e), e["modifiedAt"], self._before[e["id"]][0]) for e in known],
+            )
+            await self._reindex([(self._before.pop(e["id"]), e) for e in known])
+        if unknown:
+            await self.conn.executemany(
+                "UPDATE entities SET data=?, modified_at=? WHERE tenant=? AND id=?",
+                [(dumps(e), e["modifiedAt"], self.tenant, e["id"]) for e in unknown],
+            )
+            pks = await self._pks([e["id"] for e in unknown])
+            pairs = [(pks[e["id"]], e) for e in unknown]
+            await self._drop_indexes([pk for pk, _ in pairs])
+            await self._write_indexes(pairs)
+
+    async def _reindex(
+        self, pairs: Sequence[tuple[tuple[int, list[IndexRow], list[GeoRow]], Entity]]
+    ) -> None:
+        """Rewrite only the index rows that changed: an attribute with one row before and
+        after is updated in place (one index entry moves), others are deleted and inserted,
+        and the geometry entries only when a GeoProperty changed."""
+        updates: list[tuple[float | None, str | None, int, str]] = []
+        deletes: list[tuple[int, str]] = []
+        inserts: list[tuple[str, int, str, float | None, str | None]] = []
+        geo_drop: list[int] = []
+        geo: list[tuple[Any, ...]] = []
+        for (pk, old_rows, old_geo), entity in pairs:
+            old = _by_name(old_rows)
+            new = _by_name(index_rows(entity))
+            for name in old.keys() | new.keys():
+                was, now = old.get(name), new.get(name)
+                if was == now:
+                    continue
+                if was and now and len(was) == len(now) == 1:
+                    updates.append((*now[0], pk, name))
+                    continue
+                if was:
+                    deletes.append((pk, name))
+                if now:
+                    inserts.extend((self.tenant, pk, name, num, text) for num, text in now)
+            new_geo = geo_rows(entity)
+            if new_geo != old_geo:
+                if old_geo:
+                    geo_drop.append(pk)
+                geo.extend((pk, n, name, *box) for n, (name, *box) in enumerate(new_geo[:GEO_SLOTS]))
+        if updates:
+            await self.conn.executemany(
+                "UPDATE attr_index SET num=?, str=? WHERE pk=? AND name=?", updates
+            )
+        if deletes:
+            await self.conn.executemany("DELETE FROM attr_index WHERE pk=? AND name=?", deletes)
+        if inserts:
+            await self.conn.executemany(
+                "INSERT INTO attr_index (tenant, pk, name, num, str) VALUES (?,?,?,?,?)", inserts
+            )
+        if geo_drop:
+            await self.store.delete_geo_rows(self.conn, geo_drop)
+        if geo:
+            await self.store.insert_geo_rows(self.conn, self.tenant, geo)
 
     async def delete_entities(self, entity_ids: Sequence[str]) -> int:
+        for entity_id in entity_ids:
+            self._before.pop(entity_id, None)
         pks = await self._pks(entity_ids)
         if not pks:
             return 0

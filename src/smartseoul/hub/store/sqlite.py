@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS attr_index (
   tenant TEXT NOT NULL, pk INTEGER NOT NULL, name TEXT NOT NULL, num REAL, str TEXT);
 CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, name, num);
 CREATE INDEX IF NOT EXISTS attr_index_str ON attr_index (tenant, name, str);
-CREATE INDEX IF NOT EXISTS attr_index_pk ON attr_index (pk);
+DROP INDEX IF EXISTS attr_index_pk;
+CREATE INDEX IF NOT EXISTS attr_index_pk_name ON attr_index (pk, name);
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (id, minx, maxx, miny, maxy, +pk, +name);
 CREATE TABLE IF NOT EXISTS history (
   tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL, instance_id TEXT NOT NULL,
