@@ -227,6 +227,10 @@ class Store(Protocol):
     ) -> HistoryRow | None:
         """One attribute instance (deleted ones too), without reading the rest of its history."""
 
+    async def changed_entities(self, tenant: str, since: float) -> list[tuple[str, float]]:
+        """``(entity id, modifiedAt)`` of the entities written at or after ``since`` (epoch
+        seconds), oldest first, from the ``(tenant, modified_at)`` index of temporal entities."""
+
     async def aggregate_history(
         self,
         tenant: str,

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS temporal_entities (
   tenant TEXT NOT NULL, entity_id TEXT NOT NULL, types JSONB NOT NULL, scopes JSONB,
   created_at DOUBLE PRECISION, modified_at DOUBLE PRECISION, deleted_at DOUBLE PRECISION,
   PRIMARY KEY (tenant, entity_id));
+CREATE INDEX IF NOT EXISTS temporal_entities_modified ON temporal_entities (tenant, modified_at);
 CREATE TABLE IF NOT EXISTS contexts (
   id TEXT PRIMARY KEY, url TEXT, kind TEXT NOT NULL, data JSONB, created_at DOUBLE PRECISION,
   last_usage DOUBLE PRECISION, hits INTEGER);

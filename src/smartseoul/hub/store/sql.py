@@ -610,6 +610,15 @@ class SqlStore(SubscriptionStoreMixin, ABC):
             )
         return _history_row(rows[0]) if rows else None
 
+    async def changed_entities(self, tenant: str, since: float) -> list[tuple[str, float]]:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT entity_id, modified_at FROM temporal_entities "
+                "WHERE tenant=? AND modified_at >= ? AND deleted_at IS NULL ORDER BY modified_at",
+                [tenant, since],
+            )
+        return [(entity_id, modified) for entity_id, modified in rows]
+
     async def temporal_entities(
         self, tenant: str, query: EntityQuery
     ) -> tuple[list[TemporalEntityRow], int | None]:

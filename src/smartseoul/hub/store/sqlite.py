@@ -44,6 +44,7 @@ CREATE INDEX IF NOT EXISTS history_observed ON history (tenant, entity_id, attr,
 CREATE TABLE IF NOT EXISTS temporal_entities (
   tenant TEXT NOT NULL, entity_id TEXT NOT NULL, types TEXT NOT NULL, scopes TEXT,
   created_at REAL, modified_at REAL, deleted_at REAL, PRIMARY KEY (tenant, entity_id));
+CREATE INDEX IF NOT EXISTS temporal_entities_modified ON temporal_entities (tenant, modified_at);
 CREATE TABLE IF NOT EXISTS contexts (
   id TEXT PRIMARY KEY, url TEXT, kind TEXT NOT NULL, data TEXT, created_at REAL,
   last_usage REAL, hits INTEGER);
