@@ -65,7 +65,7 @@ def make_settings(host: str | None, port: int | None, data_dir: Path | None) -> 
     return Settings(**overrides)
 
 
-def run_server(settings: Settings, *, workers: int = 1) -> None:
+def run_server(settings: Settings, *, workers: int = 1, prepare: Any = None) -> None:
     import os
 
     import uvicorn
@@ -88,7 +88,10 @@ def run_server(settings: Settings, *, workers: int = 1) -> None:
         os.environ["SMARTSEOUL_PORT"] = str(settings.port)
         uvicorn.run("smartseoul.app:create_app", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)
+        app = create_app(settings)
+        if prepare is not None:  # e.g. the demo's S-DoT simulator joins the app's lifespan
+            prepare(app)
+        uvicorn.run(app, **common)
 
 
 @click.group(help="smartseoul: an open smart-city platform around an NGSI-LD city data hub.")
@@ -111,7 +114,14 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, workers: in
 @server_options
 @click.option("--han-river", "han_river", type=click.Path(path_type=Path), default=None,
               help="Folder with Han River data_YYYY.csv files (default: ../shared/data/han-river if present).")
-def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: Path | None) -> None:
+@click.option("--simulate-interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="Seconds between two reports of each simulated S-DoT sensor.")
+@click.option("--sensors-per-gu", type=click.IntRange(1, 200), default=2, show_default=True,
+              help="Simulated S-DoT sensors in each of the 25 gu.")
+@click.option("--no-simulate", is_flag=True, default=False,
+              help="Do not run the simulated S-DoT sensor network.")
+def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: Path | None,
+         simulate_interval: float = 10.0, sensors_per_gu: int = 2, no_simulate: bool = False) -> None:
     settings = make_settings(host, port, data_dir)
     if settings.is_postgres:
         raise click.UsageError("demo runs on the embedded SQLite store; unset SMARTSEOUL_DATABASE_URL")
@@ -136,7 +146,23 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: P
     click.echo(f"  curl -G '{api}/temporal/entities/urn:ngsi-ld:AirQualityObserved:seoul:jongno-gu' "
                f"-H 'Link: {link}' \\\n"
                "       -d attrs=pm10 -d options=aggregatedValues -d aggrMethods=avg,max -d aggrPeriodDuration=P7D")
-    run_server(settings)
+    prepare: Any = None
+    if not no_simulate:
+        from functools import partial
+
+        from smartseoul.ingest.simulator import DEFAULT_MQTT_URL, attach_simulator, mqtt_reachable
+
+        candidate = settings.iot_mqtt_url or DEFAULT_MQTT_URL
+        mqtt_url = candidate if mqtt_reachable(candidate) else None
+        settings = settings.model_copy(update={"iot_mqtt_url": mqtt_url or ""})  # the agent listens there
+        how = (f"MQTT ({mqtt_url})" if mqtt_url else
+               f"HTTP POST {base}/iot/{{apikey}}/{{device}}/attrs (no MQTT broker at {candidate})")
+        click.echo(f"\nS-DoT simulator: {25 * sensors_per_gu} sensors in the 25 gu report every "
+                   f"{simulate_interval:g} s over {how}.")
+        click.echo(f"  curl -G '{api}/entities' -H 'Link: {link}' \\\n"
+                   "       -d type=EnvironmentObserved -d attrs=temperature,LAeq,peopleCount -d limit=3 -d options=keyValues")
+        prepare = partial(attach_simulator, interval=simulate_interval, per_gu=sensors_per_gu, mqtt_url=mqtt_url)
+    run_server(settings, prepare=prepare)
 
 
 main.add_command(import_command, name="import")

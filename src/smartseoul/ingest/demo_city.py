@@ -38,10 +38,16 @@ from smartseoul.datasets.han_river import (
     read_han_river,
     season_files,
 )
+from smartseoul.ingest.devices import IOT_CONTEXT
 
 __all__ = ["DEMO_AIR_FILE", "DEMO_CONTEXT", "GENERATED", "DemoCity", "build_demo_city"]
 
 DEMO_AIR_FILE = "air-daily-by-station-2019.csv"
+_SDOT_TERMS = (
+    *("EnvironmentObserved", "Device", "deviceState", "dateLastValueReported"),
+    *("temperature", "relativeHumidity", "illuminance", "uvIndex", "LAeq", "vibration"),
+    *("windDirection", "windSpeed", "peopleCount"),
+)
 GENERATED = "generated: no Han River data found"
 
 _SDM = "https://smartdatamodels.org/"
@@ -68,6 +74,8 @@ DEMO_CONTEXT: dict[str, str] = {
     "floodAdvisoryLevel": _DEFAULT + "floodAdvisoryLevel",
     "floodWarningLevel": _DEFAULT + "floodWarningLevel",
     "dataProvenance": _DEFAULT + "dataProvenance",
+    # The simulated S-DoT sensors (ingest/simulator.py) write under the IoT agent's terms.
+    **{term: IOT_CONTEXT[term] for term in _SDOT_TERMS},
 }
 """JSON-LD term definitions for the demo entities (the value of an ``@context``)."""
 

@@ -49,6 +49,8 @@ TOPIC_PREFIX = "smartseoul"
 # A failed batch is retried this many times (hub restarting, database busy) before its
 # entities are counted as write_failed.
 _WRITE_ATTEMPTS = 3
+# Entities per hub write when a backlog is flushed (about 2,500 S-DoT measurements).
+_WRITE_SLICE = 500
 
 
 @dataclass(slots=True)
@@ -138,11 +140,13 @@ class IotAgent:
             asyncio.create_task(self._housekeeping(), name="iot-silence"),
         ]
         if mqtt_url:
-            topic = f"{self.topic_prefix}/+/+/attrs"
-            self.listener = MqttListener(
-                self.feed, mqtt_url, topic=topic, shared_group=shared_group
-            )
-            await self.listener.start()
+            await self.listen(mqtt_url, shared_group=shared_group)
+
+    async def listen(self, mqtt_url: str, *, shared_group: str | None = None) -> None:
+        """Subscribe to ``{topic_prefix}/+/+/attrs`` on a broker (also later than :meth:`start`)."""
+        topic = f"{self.topic_prefix}/+/+/attrs"
+        self.listener = MqttListener(self.feed, mqtt_url, topic=topic, shared_group=shared_group)
+        await self.listener.start()
 
     async def stop(self) -> None:
         """Stop listening, write what is queued, stop the tasks."""
@@ -344,7 +348,13 @@ class IotAgent:
             for tenant in pending.targets.keys() | pending.devices.keys():
                 entities = pending.targets.get(tenant, [])
                 entities.extend(pending.devices.get(tenant, {}).values())
-                await self._write(tenant, entities)
+                # A backlog (the hub was slower than the devices for a while) goes in slices:
+                # each write holds the event loop, and notifications, MQTT and HTTP requests
+                # get their turn between slices instead of after one long write.
+                for start in range(0, len(entities), _WRITE_SLICE):
+                    if start:
+                        await asyncio.sleep(0)
+                    await self._write(tenant, entities[start : start + _WRITE_SLICE])
         finally:
             for waiter in pending.waiters:
                 if not waiter.done():
