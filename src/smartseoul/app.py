@@ -34,6 +34,8 @@ from smartseoul.hub.notifier import start_notifications
 from smartseoul.hub.store.base import Store
 from smartseoul.ingest.api import routes as iot_routes
 from smartseoul.ingest.iot_agent import start_iot_agent
+from smartseoul.opendata.auth import install as install_hub_auth
+from smartseoul.opendata.routes import routes as opendata_routes
 
 log = logging.getLogger("smartseoul")
 API_ROOT = "/ngsi-ld/v1"
@@ -221,6 +223,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         Mount(API_ROOT, routes=hub_routes()),
         Mount("/iot", routes=iot_routes),
     ]
+    # Open data: catalog page, downloads, CKAN API; the Seoul OpenAPI's /{KEY}/{TYPE}/{SERVICE}
+    # paths match any three segments, so these stay the last routes.
+    routes += opendata_routes()
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -234,5 +239,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.settings = settings
     app.state.store = store
     app.state.broker = Broker(store)
+    install_hub_auth(app, settings, prefix=API_ROOT)  # SMARTSEOUL_AUTH=on only
     app.add_middleware(Metrics, registry=registry)
     return app

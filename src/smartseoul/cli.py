@@ -13,6 +13,7 @@ import click
 
 from smartseoul.config import Settings
 from smartseoul.ingest.cli import import_command
+from smartseoul.opendata.cli import opendata as opendata_command
 
 
 class JsonFormatter(logging.Formatter):
@@ -73,9 +74,11 @@ def run_server(settings: Settings, *, workers: int = 1, prepare: Any = None) -> 
     from smartseoul.app import create_app
 
     log_config = setup_logging(settings)
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.auth != "on":
         logging.getLogger("smartseoul").warning(
-            "listening on %s: the hub has no authentication yet, keep it behind a firewall", settings.host
+            "listening on %s with SMARTSEOUL_AUTH=off: ANYONE WHO CAN REACH THIS PORT CAN WRITE "
+            "TO THE HUB. Set SMARTSEOUL_AUTH=on and issue keys (smartseoul opendata key issue), "
+            "or keep it behind a firewall", settings.host
         )
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "log_config": log_config,
@@ -166,6 +169,7 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: P
 
 
 main.add_command(import_command, name="import")
+main.add_command(opendata_command, name="opendata")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,29 @@ class Settings(BaseSettings):
     notify_retry_max_backoff: float = Field(
         300.0, gt=0, description="Longest wait between delivery retries, in seconds."
     )
+    # Open data and keys (opendata/): see docs/opendata.md.
+    auth: Literal["off", "on"] = Field(
+        "off", description="on: hub writes (and keyed reads) need an API key with a role."
+    )
+    auth_read: Literal["public", "keyed"] = Field(
+        "public", description="With auth on: hub reads public, or keyed (reader role)."
+    )
+    auth_keyed_tenants: str = Field(
+        "", description="Comma-separated tenants whose reads need a key even when reads are public."
+    )
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="Seconds a worker keeps a key lookup (revocation delay elsewhere)."
+    )
+    opendata_daily_quota: int = Field(
+        1000, ge=0, description="Default calls a day (Asia/Seoul) for a new key; 0: no quota."
+    )
+    opendata_rate_limit: int = Field(
+        600, ge=0, description="Default calls a minute for a new key; 0: no limit."
+    )
+    opendata_sample_key: bool = Field(
+        True, description="Accept the Seoul OpenAPI `sample` key (at most 5 rows a call)."
+    )
+    opendata_max_upload_mb: int = Field(100, ge=1, description="Largest file resource upload.")
 
     @field_validator("database_url")
     @classmethod

@@ -62,6 +62,10 @@ async def load_into(store: Store, settings: Settings, *, han_river_dir: Path | N
             rows = history_rows(item["id"], attrs, now)
             instances += len(rows)
             await tx.append_history(rows)
+    from smartseoul.opendata.demo import publish_demo
+
+    published = await publish_demo(store, DEMO_CONTEXT)
+    city.notes.append(f"open data: {', '.join(published)} at {settings.public_base_url}/opendata/")
     return {
         "entities": len(ids),
         "history_instances": instances,
