@@ -14,6 +14,7 @@ import click
 from smartseoul.config import Settings
 from smartseoul.ingest.cli import import_command
 from smartseoul.opendata.cli import opendata as opendata_command
+from smartseoul.services import service_commands
 
 
 class JsonFormatter(logging.Formatter):
@@ -170,6 +171,8 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, han_river: P
 
 main.add_command(import_command, name="import")
 main.add_command(opendata_command, name="opendata")
+for _name, _command in service_commands().items():  # smartseoul flood ... (services/__init__.py)
+    main.add_command(_command, name=_name)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     notify_retry_max_backoff: float = Field(
         300.0, gt=0, description="Longest wait between delivery retries, in seconds."
     )
+    # Flood service (services/flood/): see docs/flood.md.
+    flood_model_path: Path | None = Field(
+        None, description="Saved flood model (JSON); empty: DATA_DIR/flood-model.json."
+    )
+    flood_levels: str = Field(
+        "1018683=8.5:10.5",
+        description="Official levels per gauge, CODE=ADVISORY_M:WARNING_M, comma-separated.",
+    )
+    flood_rain_hour_mm: float = Field(
+        55.0, gt=0, description="Rain in 60 minutes that issues a gu's inundation pre-warning."
+    )
+    flood_rain_15min_mm: float = Field(
+        20.0, gt=0, description="Rain in 15 minutes that issues a gu's inundation pre-warning."
+    )
+    flood_hold_minutes: int = Field(
+        60, ge=0, description="Minutes a lower level must hold before an alert is lowered or cancelled."
+    )
+    flood_cap_sender: str = Field(
+        "flood@smartseoul.example", description="CAP 1.2 sender of flood alert messages."
+    )
     # Open data and keys (opendata/): see docs/opendata.md.
     auth: Literal["off", "on"] = Field(
         "off", description="on: hub writes (and keyed reads) need an API key with a role."

@@ -112,6 +112,14 @@ class HubClient(Protocol):
     ) -> None:
         """Replace one instance of an attribute's history (clause 5.6.14)."""
 
+    async def subscribe(
+        self, subscription: dict[str, Any], *, context: ContextValue = None, tenant: str = ""
+    ) -> str:
+        """Create a subscription (clause 5.8.1); returns its id."""
+
+    async def unsubscribe(self, subscription_id: str, *, tenant: str = "") -> None:
+        """Delete a subscription (clause 5.8.5)."""
+
     async def close(self) -> None: ...
 
 
@@ -276,6 +284,29 @@ class LocalHubClient:
         await self.broker.modify_temporal_instance(
             tenant, entity_id, attr, instance_id, instance, expand
         )
+
+    async def subscribe(
+        self, subscription: dict[str, Any], *, context: ContextValue = None, tenant: str = ""
+    ) -> str:
+        import time
+
+        from smartseoul.hub.entities import now_iso
+        from smartseoul.hub.errors import AlreadyExists
+        from smartseoul.hub.subscriptions import parse_subscription
+
+        ctx = await self._context(context)
+        sub = parse_subscription(
+            subscription, ctx.expand, source=context, now_text=now_iso(), now=time.time()
+        )
+        if not await self.broker.store.insert_subscription(tenant, sub):
+            raise AlreadyExists(f"Subscription {sub['id']} already exists", instance=sub["id"])
+        return str(sub["id"])
+
+    async def unsubscribe(self, subscription_id: str, *, tenant: str = "") -> None:
+        from smartseoul.hub.errors import ResourceNotFound
+
+        if not await self.broker.store.delete_subscription(tenant, subscription_id):
+            raise ResourceNotFound(f"Subscription {subscription_id} was not found")
 
     async def close(self) -> None:
         return None
@@ -504,6 +535,24 @@ class HttpHubClient:
             f"/temporal/entities/{entity_id}/attrs/{attr}/{instance_id}",
             content=orjson.dumps(instance),
             headers=await self._headers(context, tenant, body=True),
+        )
+        self._check(response)
+
+    async def subscribe(
+        self, subscription: dict[str, Any], *, context: ContextValue = None, tenant: str = ""
+    ) -> str:
+        response = await self.http.post(
+            "/subscriptions",
+            content=orjson.dumps(subscription),
+            headers=await self._headers(context, tenant, body=True),
+        )
+        self._check(response)
+        return str(response.headers["Location"]).rsplit("/subscriptions/", 1)[-1]
+
+    async def unsubscribe(self, subscription_id: str, *, tenant: str = "") -> None:
+        response = await self.http.delete(
+            f"/subscriptions/{subscription_id}",
+            headers=await self._headers(None, tenant, body=False),
         )
         self._check(response)
 
