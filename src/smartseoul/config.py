@@ -104,6 +104,22 @@ class Settings(BaseSettings):
         True, description="Accept the Seoul OpenAPI `sample` key (at most 5 rows a call)."
     )
     opendata_max_upload_mb: int = Field(100, ge=1, description="Largest file resource upload.")
+    # Cyber security (services/cyber/): see docs/cyber.md.
+    cyber_events_path: Path | None = Field(
+        None, description="SQLite file of security events; empty: DATA_DIR/cyber-events.db."
+    )
+    cyber_retention_days: float = Field(
+        30.0, gt=0, description="Days security events are kept in the event store."
+    )
+    cyber_rules: str = Field(
+        "", description="Extra Sigma rule files or folders, comma-separated (added to the bundled set)."
+    )
+    cyber_model_dir: Path | None = Field(
+        None, description="Folder of saved intrusion models; empty: DATA_DIR/cyber-models."
+    )
+    cyber_incident_window_minutes: float = Field(
+        60.0, gt=0, description="Alerts on one asset and technique this close in time form one incident."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -27,6 +27,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "smartseoul.services"
 SERVICES: dict[str, str] = {
     "flood": "smartseoul.services.flood",
+    "cyber": "smartseoul.services.cyber",
 }
 """Built-in services: name -> package."""
 
