@@ -104,6 +104,16 @@ class Settings(BaseSettings):
         True, description="Accept the Seoul OpenAPI `sample` key (at most 5 rows a call)."
     )
     opendata_max_upload_mb: int = Field(100, ge=1, description="Largest file resource upload.")
+    # Safe city (services/safety/): see docs/safety.md.
+    safety_time_limit: float = Field(
+        60.0, gt=0, description="Seconds HiGHS may spend proving a siting plan optimal."
+    )
+    safety_permutations: int = Field(
+        999, ge=19, description="Conditional permutations of the Gi* hotspot test."
+    )
+    safety_fdr: float = Field(
+        0.05, gt=0, lt=1, description="False-discovery rate at which Gi* hotspots are flagged."
+    )
     # Cyber security (services/cyber/): see docs/cyber.md.
     cyber_events_path: Path | None = Field(
         None, description="SQLite file of security events; empty: DATA_DIR/cyber-events.db."

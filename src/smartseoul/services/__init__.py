@@ -28,6 +28,7 @@ ENTRY_POINT_GROUP = "smartseoul.services"
 SERVICES: dict[str, str] = {
     "flood": "smartseoul.services.flood",
     "cyber": "smartseoul.services.cyber",
+    "safety": "smartseoul.services.safety",
 }
 """Built-in services: name -> package."""
 
