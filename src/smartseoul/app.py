@@ -37,6 +37,7 @@ from smartseoul.ingest.iot_agent import start_iot_agent
 from smartseoul.opendata.auth import install as install_hub_auth
 from smartseoul.opendata.routes import routes as opendata_routes
 from smartseoul.services import service_routes
+from smartseoul.web.routes import routes as web_routes
 
 log = logging.getLogger("smartseoul")
 API_ROOT = "/ngsi-ld/v1"
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         Mount(API_ROOT, routes=hub_routes()),
         Mount("/iot", routes=iot_routes),
         *service_routes(),  # /flood, ... (services/__init__.py)
+        *web_routes(),  # the operations map at / and /web/... (web/routes.py)
     ]
     # Open data: catalog page, downloads, CKAN API; the Seoul OpenAPI's /{KEY}/{TYPE}/{SERVICE}
     # paths match any three segments, so these stay the last routes.

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     safety_fdr: float = Field(
         0.05, gt=0, lt=1, description="False-discovery rate at which Gi* hotspots are flagged."
     )
+    # Operations map (web/): see docs/web.md.
+    map_tile_url: str = Field(
+        "",
+        description="Raster tile URL template ({z}/{x}/{y}) drawn under the map; empty: the "
+        "offline base map of Seoul's gu and dong boundaries only.",
+    )
     # Cyber security (services/cyber/): see docs/cyber.md.
     cyber_events_path: Path | None = Field(
         None, description="SQLite file of security events; empty: DATA_DIR/cyber-events.db."

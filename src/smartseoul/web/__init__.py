@@ -1,0 +1,1 @@
+"""The operations map and digital twin: a built single-page app and its thin routes."""
