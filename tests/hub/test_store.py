@@ -222,3 +222,27 @@ def test_concurrent_writes_commit_together_and_a_failing_one_alone_is_undone(
         (count,) = other.execute("SELECT count(*) FROM entities").fetchone()
         other.close()
         assert count == 32
+
+
+def test_a_failing_first_write_of_a_group_leaves_the_next_writes_whole(backend, store, run):
+    """The first write of a SQLite group runs without a savepoint; when it fails the
+    transaction starts afresh and the writes after it in the same group still commit."""
+
+    async def write(n: int, fail: bool) -> None:
+        async with store.transaction("") as tx:
+            await tx.insert_entities([entity(n)])
+            if fail:
+                raise BadRequestData(f"write {n} fails")
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(
+            write(1, True), write(2, False), write(3, True), write(4, False),
+            return_exceptions=True,
+        )
+
+    results = run(main())
+    assert [type(r).__name__ if r else None for r in results] == [
+        "BadRequestData", None, "BadRequestData", None
+    ]
+    found = run(store.get_entities("", [f"urn:ngsi-ld:Sensor:{n:04d}" for n in range(1, 5)]))
+    assert sorted(found) == ["urn:ngsi-ld:Sensor:0002", "urn:ngsi-ld:Sensor:0004"]

@@ -5,8 +5,8 @@ a thread hop would cost more than it saves. Writes are serialised by an asyncio 
 across processes by SQLite's own lock with a busy timeout).
 
 Group commit: the writes that run in one turn of the event loop share one transaction.
-Each ``write()`` runs in a savepoint of it (a failing write rolls back to its savepoint and
-leaves the others whole); a callback queued behind them commits the group, and each ``write()``
+Each ``write()`` after the first runs in a savepoint of it (a failing write rolls back to its
+savepoint and leaves the others whole); a callback queued behind them commits the group, and each ``write()``
 returns only once that commit is done, so an acknowledged write is committed.
 A commit costs most of a small write (WAL frames for every touched page), so concurrent
 requests share it instead of paying it one by one.
@@ -116,19 +116,28 @@ class SqliteStore(SqlStore):
         assert self._conn is not None and self.db is not None, "store not open"
         db = self.db
         async with self._lock:
-            if self._group is None:
+            first = self._group is None
+            if first:
                 db.execute("BEGIN IMMEDIATE")
                 loop = asyncio.get_running_loop()
                 self._group = loop.create_future()
                 loop.call_soon(self._commit_group)
             group = self._group
-            db.execute("SAVEPOINT write")
+            assert group is not None
+            # Only a write that joins a group needs a savepoint to undo alone: a savepoint
+            # copies every page it changes into a journal, which costs big writes dearly.
+            if not first:
+                db.execute("SAVEPOINT write")
             try:
                 yield self._conn
             except BaseException as exc:
                 if db.in_transaction:
-                    db.execute("ROLLBACK TO write")
-                    db.execute("RELEASE write")
+                    if first:  # nothing else is in the transaction yet: start it afresh
+                        db.execute("ROLLBACK")
+                        db.execute("BEGIN IMMEDIATE")
+                    else:
+                        db.execute("ROLLBACK TO write")
+                        db.execute("RELEASE write")
                 elif self._group is group:
                     # SQLite rolled the whole transaction back (disk full, I/O error): the
                     # group's earlier writes are lost with it, so none of them may succeed.
@@ -136,7 +145,8 @@ class SqliteStore(SqlStore):
                     group.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
                     group.exception()
                 raise
-            db.execute("RELEASE write")
+            if not first:
+                db.execute("RELEASE write")
         await asyncio.shield(group)
 
     def _commit_group(self) -> None:
