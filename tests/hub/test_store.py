@@ -246,3 +246,85 @@ def test_a_failing_first_write_of_a_group_leaves_the_next_writes_whole(backend, 
     ]
     found = run(store.get_entities("", [f"urn:ngsi-ld:Sensor:{n:04d}" for n in range(1, 5)]))
     assert sorted(found) == ["urn:ngsi-ld:Sensor:0002", "urn:ngsi-ld:Sensor:0004"]
+
+
+def test_index_rows_follow_every_kind_of_update(backend, store, run):
+    """Updates rewrite only the index rows of what changed: after each operation the
+    attr_index rows in the database are exactly those of the stored entity."""
+    from smartseoul.hub.broker import Broker
+    from smartseoul.hub.store.indexing import geo_rows, index_rows
+
+    broker = Broker(store)
+    eid = "urn:ngsi-ld:Sensor:0001"
+
+    async def rows_in_db() -> list[tuple]:
+        async with store.read() as conn:
+            found = await conn.fetchall(
+                "SELECT a.name, a.num, a.str FROM attr_index a JOIN entities e ON e.pk = a.pk "
+                "WHERE e.id = ?",
+                [eid],
+            )
+        return sorted(found, key=repr)
+
+    async def geo_pks(name: str, box: tuple) -> set[int]:
+        sql, params = store.geo_candidates("", name, box)
+        async with store.read() as conn:
+            return {pk for (pk,) in await conn.fetchall(sql, params)}
+
+    async def check() -> None:
+        entity = await store.get_entity("", eid)
+        assert await rows_in_db() == sorted(index_rows(entity), key=repr)
+        async with store.read() as conn:
+            ((pk,),) = await conn.fetchall("SELECT pk FROM entities WHERE id = ?", [eid])
+            table = "geo_rtree WHERE id BETWEEN ? AND ?" if backend == "sqlite" else (
+                "geo_index WHERE pk >= ? AND pk <= ?")  # fmt: skip
+            span = [pk * 64, pk * 64 + 63] if backend == "sqlite" else [pk, pk]
+            ((count,),) = await conn.fetchall(f"SELECT count(*) FROM {table}", span)
+        boxes = geo_rows(entity)
+        assert count == len(boxes)
+        for name, x0, y0, x1, y1 in boxes:
+            assert pk in await geo_pks(name, (x0, y0, x1, y1))
+        return pk
+
+    async def main() -> None:
+        body = {
+            "id": eid, "type": "Sensor",
+            "temperature": {"type": "Property", "value": 20.5},
+            "status": {"type": "Property", "value": "ok"},
+            "tags": {"type": "Property", "value": ["a", "b"]},
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [127.0, 37.5]}},
+        }  # fmt: skip
+        await broker.create_entity("", body, expand)
+        await check()
+        await broker.append_attrs("", eid, {"temperature": 21.0, "pm10": 40}, expand)
+        await check()
+        await broker.update_attrs("", eid, {"status": "down", "tags": ["c"]}, expand)
+        await check()
+        await broker.append_attrs(
+            "", eid, {"temperature": {"type": "Property", "value": 7, "datasetId": "urn:x:ds"}},
+            expand,
+        )  # fmt: skip
+        await check()
+        await broker.partial_update_attr("", eid, "pm10", {"value": 41}, expand)
+        await check()
+        await broker.delete_attr("", eid, "status", expand)
+        await check()
+        await broker.merge_entity(
+            "", eid, {"type": ["Sensor", "Gauge"], "location": {"type": "Point", "coordinates": [127.1, 37.6]}},
+            expand,
+        )  # fmt: skip
+        pk = await check()
+        location = "https://uri.etsi.org/ngsi-ld/location"
+        assert pk not in await geo_pks(location, (127.0, 37.5, 127.0, 37.5))  # the old position
+        await broker.batch_upsert(
+            "", [({"id": eid, "type": "Sensor", "pm10": 42, "scope": "/Seoul/Jongno"}, expand)],
+            mode="update",
+        )  # fmt: skip
+        await check()
+        await broker.replace_entity("", eid, {"id": eid, "type": "Gauge", "level": 3.5}, expand)
+        await check()
+        geo = parse_geoquery("near;maxDistance==2000", "Point", "[127.0, 37.5]", None, expand)
+        rows, _ = await store.query_entities("", EntityQuery(geo=geo))
+        assert rows == []  # no GeoProperty left: its entry left the geometry index
+
+    run(main())

@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from smartseoul.hub.store.base import (
@@ -24,6 +25,7 @@ from smartseoul.hub.store.base import (
 )
 from smartseoul.hub.store.indexing import geo_rows, index_rows
 from smartseoul.hub.store.sqlcommon import Conn, dumps, loads, marks
+from smartseoul.hub.store.sqlfilter import SCOPE_ROW, TYPE_ROW, attribute_rows
 from smartseoul.hub.store.subscription_sql import SubscriptionStoreMixin
 
 GEO_SLOTS = 64  # geometry index ids are pk * GEO_SLOTS + n: deletes by id range stay indexed
@@ -75,14 +77,18 @@ def _history_where(
 
 
 IndexRow = tuple[str, float | None, str | None]  # attr_index (name, num, str)
-GeoRow = tuple[str, float, float, float, float]  # geometry (name, minx, miny, maxx, maxy)
 
 
-def _by_name(rows: list[IndexRow]) -> dict[str, list[tuple[float | None, str | None]]]:
-    out: dict[str, list[tuple[float | None, str | None]]] = {}
-    for name, num, text in rows:
-        out.setdefault(name, []).append((num, text))
-    return out
+@dataclass(slots=True)
+class _Loaded:
+    """An entity as a transaction loaded it: its pk and its stored JSON text."""
+
+    pk: int
+    text: str
+
+
+def _rows(name: str, values: Sequence[str]) -> list[IndexRow]:
+    return [(name, None, v) for v in values]
 
 
 class SqlTx:
@@ -90,7 +96,7 @@ class SqlTx:
 
     def __init__(self, store: SqlStore, conn: Conn, tenant: str):
         self.store, self.conn, self.tenant = store, conn, tenant
-        self._before: dict[str, tuple[int, list[IndexRow], list[GeoRow]]] = {}
+        self._before: dict[str, _Loaded] = {}
 
     async def get_entity(self, entity_id: str) -> Entity | None:
         found = await self.get_entities([entity_id])
@@ -101,16 +107,17 @@ class SqlTx:
         ids = list(dict.fromkeys(entity_ids))
         for start in range(0, len(ids), CHUNK):
             part = ids[start : start + CHUNK]
+            text = "data::text" if self.store.dialect == "postgres" else "data"
             sql = (
-                f"SELECT pk, data FROM entities WHERE tenant=? AND id IN ({marks(len(part))})"
+                f"SELECT pk, {text} FROM entities WHERE tenant=? AND id IN ({marks(len(part))})"
                 + self.store.lock_clause
             )
             for pk, data in await self.conn.fetchall(sql, [self.tenant, *part]):
                 entity = loads(data)
                 out[entity["id"]] = entity
-                # What the index holds now, before the caller changes the entity in place:
-                # replace_entities then rewrites only the index rows that change.
-                self._before[entity["id"]] = (pk, index_rows(entity), geo_rows(entity))
+                # The entity as stored, whatever the caller then changes in place:
+                # replace_entities rewrites only the index rows of what changed.
+                self._before[entity["id"]] = _Loaded(pk, data)
         return out
 
     async def insert_entities(self, entities: Sequence[Entity]) -> None:
@@ -130,7 +137,7 @@ class SqlTx:
         if known:
             await self.conn.executemany(
                 "UPDATE entities SET data=?, modified_at=? WHERE pk=?",
-                [(dumps(e), e["modifiedAt"], self._before[e["id"]][0]) for e in known],
+                [(dumps(e), e["modifiedAt"], self._before[e["id"]].pk) for e in known],
             )
             await self._reindex([(self._before.pop(e["id"]), e) for e in known])
         if unknown:
@@ -143,36 +150,60 @@ class SqlTx:
             await self._drop_indexes([pk for pk, _ in pairs])
             await self._write_indexes(pairs)
 
-    async def _reindex(
-        self, pairs: Sequence[tuple[tuple[int, list[IndexRow], list[GeoRow]], Entity]]
-    ) -> None:
-        """Rewrite only the index rows that changed: an attribute with one row before and
-        after is updated in place (one index entry moves), others are deleted and inserted,
-        and the geometry entries only when a GeoProperty changed."""
+    async def _reindex(self, pairs: Sequence[tuple[_Loaded, Entity]]) -> None:
+        """Rewrite only the index rows of what changed since the entity was loaded.
+
+        The stored JSON read at load time is compared with the new entity attribute by
+        attribute (a dict comparison, far cheaper than deriving index rows): unchanged
+        attributes cost nothing. A changed attribute with one row before and after is
+        updated in place (one index entry moves); other changes delete and insert that
+        attribute's rows; geometry is rewritten only when a GeoProperty changed.
+        """
         updates: list[tuple[float | None, str | None, int, str]] = []
         deletes: list[tuple[int, str]] = []
         inserts: list[tuple[str, int, str, float | None, str | None]] = []
         geo_drop: list[int] = []
         geo: list[tuple[Any, ...]] = []
-        for (pk, old_rows, old_geo), entity in pairs:
-            old = _by_name(old_rows)
-            new = _by_name(index_rows(entity))
-            for name in old.keys() | new.keys():
-                was, now = old.get(name), new.get(name)
+        for loaded, entity in pairs:
+            pk, before, attrs = loaded.pk, loads(loaded.text), entity["attrs"]
+            changed: list[tuple[str, list[IndexRow], list[IndexRow]]] = []
+            for row_name, member in ((TYPE_ROW, "type"), (SCOPE_ROW, "scope")):
+                was_values, now_values = before.get(member, []), entity.get(member, [])
+                if was_values != now_values:
+                    changed.append(
+                        (row_name, _rows(row_name, was_values), _rows(row_name, now_values))
+                    )
+            geo_changed = False
+            old_attrs = before["attrs"]
+            for name in old_attrs.keys() | attrs.keys():
+                was, now = old_attrs.get(name), attrs.get(name)
                 if was == now:
                     continue
-                if was and now and len(was) == len(now) == 1:
-                    updates.append((*now[0], pk, name))
+                geo_changed = geo_changed or any(
+                    inst.get("type") == "GeoProperty" for inst in (*(was or ()), *(now or ()))
+                )
+                changed.append(
+                    (
+                        name,
+                        attribute_rows(name, was) if was else [],
+                        attribute_rows(name, now) if now else [],
+                    )
+                )
+            for name, old_rows, new_rows in changed:
+                if old_rows == new_rows:
                     continue
-                if was:
+                if len(old_rows) == len(new_rows) == 1:
+                    updates.append((new_rows[0][1], new_rows[0][2], pk, name))
+                    continue
+                if old_rows:
                     deletes.append((pk, name))
-                if now:
-                    inserts.extend((self.tenant, pk, name, num, text) for num, text in now)
-            new_geo = geo_rows(entity)
-            if new_geo != old_geo:
-                if old_geo:
-                    geo_drop.append(pk)
-                geo.extend((pk, n, name, *box) for n, (name, *box) in enumerate(new_geo[:GEO_SLOTS]))
+                inserts.extend((self.tenant, pk, name, num, text) for _, num, text in new_rows)
+            if geo_changed:
+                geo_drop.append(pk)
+                geo.extend(
+                    (pk, n, name, *box)
+                    for n, (name, *box) in enumerate(geo_rows(entity)[:GEO_SLOTS])
+                )
         if updates:
             await self.conn.executemany(
                 "UPDATE attr_index SET num=?, str=? WHERE pk=? AND name=?", updates

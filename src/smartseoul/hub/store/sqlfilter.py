@@ -77,21 +77,27 @@ def index_rows(entity: Entity) -> list[tuple[str, float | None, str | None]]:
     ]
     rows += [(SCOPE_ROW, None, s) for s in entity.get("scope", ())]
     for name, instances in entity.get("attrs", {}).items():
-        if len(instances) == 1:
-            # The write path's common case, one Property with a scalar value: the same cell
-            # target_scalars would give, without its generic walk.
-            inst = instances[0]
-            value = inst.get("value")
-            if inst.get("type") == "Property" and isinstance(value, int | float | str):
-                cell = _cell(value)
-                assert cell is not None
-                rows.append((name, *cell))
-                continue
-        cells = dict.fromkeys(
-            cell for inst in instances for cell in map(_cell, target_scalars(inst)) if cell
-        )
-        rows += [(name, *cell) for cell in cells] or [(name, None, None)]
+        rows += attribute_rows(name, instances)
     return rows
+
+
+def attribute_rows(
+    name: str, instances: list[dict[str, Any]]
+) -> list[tuple[str, float | None, str | None]]:
+    """The attr_index rows of one attribute (all its instances)."""
+    if len(instances) == 1:
+        # The write path's common case, one Property with a scalar value: the same cell
+        # target_scalars would give, without its generic walk.
+        inst = instances[0]
+        value = inst.get("value")
+        if inst.get("type") == "Property" and isinstance(value, int | float | str):
+            cell = _cell(value)
+            assert cell is not None
+            return [(name, *cell)]
+    cells = dict.fromkeys(
+        cell for inst in instances for cell in map(_cell, target_scalars(inst)) if cell
+    )
+    return [(name, *cell) for cell in cells] or [(name, None, None)]
 
 
 def _cell(scalar: Any) -> tuple[float | None, str | None] | None:
