@@ -57,8 +57,11 @@ def test_page_draws_the_gu_layer_and_the_hubs_entities(page):
     gu = page.evaluate("new Set(smartseoul.twin.map.queryRenderedFeatures({layers: ['gu-fill']})"
                        ".map(f => f.properties.SIG_CD)).size")  # fmt: skip
     assert gu == 25
-    drawn = page.evaluate("smartseoul.twin.map.queryRenderedFeatures().filter(f => f.properties.id)"
-                          ".map(f => f.properties.id)")  # fmt: skip
+    # The points layer draws after its source loads (a frame or more after "ready").
+    drawn_ids = ("smartseoul.twin.map.queryRenderedFeatures().filter(f => f.properties.id)"
+                 ".map(f => f.properties.id)")  # fmt: skip
+    page.wait_for_function(f"{drawn_ids}.includes({STATION!r})", timeout=10_000)
+    drawn = page.evaluate(drawn_ids)
     assert STATION in drawn and "urn:ngsi-ld:WaterObserved:hrfco:1018683" in drawn
     # The canvas shows the map, not a blank page.
     assert (
