@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ class Env:
     client: Any
 
 
-class Table:
+class Table(ABC):
     """Rows of ``columns``; ``geometry`` names the column holding GeoJSON, if any."""
 
     columns: list[str]
@@ -55,8 +56,9 @@ class Table:
             n += len(page)
         return n
 
+    @abstractmethod
     def pages(self, offset: int = 0, limit: int | None = None) -> AsyncIterator[list[Row]]:
-        raise NotImplementedError
+        """Pages of rows from ``offset``, at most ``limit`` rows in all."""
 
 
 class MemoryTable(Table):
