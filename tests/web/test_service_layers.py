@@ -1,8 +1,9 @@
-"""The map draws what the city services write: the flood service's forecasts and alerts.
+"""The map shows what the city services write: flood forecasts and alerts, CCTV plans.
 
 The 2013 flood is replayed through the real flood service into a hub (the official
 Hangang Bridge levels issue a flood advisory ahead of the peak); the page then lists and
-draws the WaterLevelForecast and Alert layers from the hub, as it does any other type.
+draws the WaterLevelForecast and Alert layers from the hub, as it does any other type. The
+safety service's plan, written through the hub's HTTP API, gets its own layer too.
 """
 
 from __future__ import annotations
@@ -89,5 +90,45 @@ def test_forecasts_and_alerts_of_the_flood_service_are_drawn(tmp_path):
                      ".filter(i => i && i.startsWith('urn:ngsi-ld:WaterLevelForecast:'))"
                      ".length")  # fmt: skip
             page.wait_for_function(f"{drawn} > 0", timeout=10_000)
+        assert page.errors == []
+        page.close()
+
+
+def test_a_cctv_coverage_plan_of_the_safety_service_is_listed(tmp_path):
+    from smartseoul.hub.client import HttpHubClient
+    from smartseoul.services.safety.inputs import points_from_records
+    from smartseoul.services.safety.service import SiteInputs, plan_sites, write_plan
+
+    demand = [
+        {"id": "a", "lon": 126.9780, "lat": 37.5665, "weight": 2},
+        {"id": "c", "lon": 127.0276, "lat": 37.4979, "weight": 4},
+    ]
+    candidates = [
+        {"id": "hall", "lon": 126.9785, "lat": 37.5666},
+        {"id": "gangnam", "lon": 127.0275, "lat": 37.4980},
+    ]
+
+    async def plan(api: str) -> str:
+        client = HttpHubClient(api)
+        try:
+            inputs = SiteInputs.of(points_from_records(demand), points_from_records(candidates))
+            problem, result = plan_sites(inputs, radius=150, facilities=1)
+            return await write_plan(client, result, problem, inputs.candidates, name="map test",
+                                    facilities=1, plan_id="urn:ngsi-ld:CoveragePlan:map")  # fmt: skip
+        finally:
+            await client.close()
+
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, port=port)
+    with running(create_app(settings), port) as base, chromium() as browser:
+        with ThreadPoolExecutor(1) as pool:
+            plan_id = pool.submit(asyncio.run, plan(f"{base}/ngsi-ld/v1")).result()
+        page = open_map(browser, base)
+        layers = page.locator("#layer-list li").all_inner_texts()
+        assert any("CCTV 배치 계획" in x and "(1)" in x for x in layers), layers
+        ids = page.evaluate(
+            "[...document.querySelectorAll('#entity-table tbody tr')].map(r => r.dataset.id)"
+        )
+        assert plan_id in ids, ids
         assert page.errors == []
         page.close()
