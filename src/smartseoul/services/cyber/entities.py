@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from smartseoul.services.alert_terms import ALERT_CONTEXT
 from smartseoul.services.cyber.incidents import AssetRisk, Incident
 
 __all__ = [
@@ -23,21 +24,9 @@ __all__ = [
     "risk_entity",
 ]
 
-_SDM_ALERT = "https://smartdatamodels.org/dataModel.Alert/"
 _DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 CYBER_CONTEXT: dict[str, str] = {
-    "Alert": _SDM_ALERT + "Alert",
-    **{
-        term: _SDM_ALERT + term
-        for term in (
-            "category",
-            "subCategory",
-            "severity",
-            "alertSource",
-            "dateIssued",
-            "description",
-        )
-    },  # fmt: skip
+    **ALERT_CONTEXT,
     **{
         term: _DEFAULT + term
         for term in (

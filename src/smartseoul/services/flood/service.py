@@ -23,6 +23,7 @@ import numpy as np
 from smartseoul.datasets.han_river import GAUGES, PALDANG_DAM, HanRiverRecord
 from smartseoul.hub.client import HubClient
 from smartseoul.ingest.demo_city import DEMO_CONTEXT
+from smartseoul.services.alert_terms import ALERT_CONTEXT
 from smartseoul.services.flood.cap import AlertText, render_cap
 from smartseoul.services.flood.model import (
     GAUGE_CODES,
@@ -49,27 +50,13 @@ log = logging.getLogger("smartseoul.flood")
 __all__ = ["FLOOD_CONTEXT", "FloodConfig", "FloodService", "site_entities"]
 
 _SDM = "https://smartdatamodels.org/"
-_ALERT = _SDM + "dataModel.Alert/"
 _DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 TIDE_CODE = "ganghwa-tide"
 FLOOD_CONTEXT: dict[str, str] = {
     **DEMO_CONTEXT,
     "WeatherObserved": _SDM + "dataModel.Weather/WeatherObserved",
     "precipitation": _SDM + "dataModel.Weather/precipitation",
-    "Alert": _ALERT + "Alert",
-    **{
-        term: _ALERT + term
-        for term in (
-            "category",
-            "subCategory",
-            "severity",
-            "alertSource",
-            "dateIssued",
-            "validFrom",
-            "validTo",
-            "description",
-        )
-    },  # fmt: skip
+    **ALERT_CONTEXT,
     **{
         term: _DEFAULT + term
         for term in (
