@@ -50,7 +50,7 @@ def make_store(settings: Settings) -> Store:
         return PostgresStore(settings.database_url, pool_size=settings.postgres_pool_size)
     from smartseoul.hub.store.sqlite import SqliteStore
 
-    return SqliteStore(settings.sqlite_path)
+    return SqliteStore(settings.sqlite_path, mmap_mb=settings.sqlite_mmap_mb)
 
 
 def tenant_header(request: Request | None) -> dict[str, str] | None:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         description="MQTT broker the IoT agent listens on (mqtt://host:port); empty: HTTP ingestion only.",
     )
     postgres_pool_size: int = Field(8, description="Connections in the PostgreSQL pool.")
+    sqlite_mmap_mb: int = Field(
+        256, ge=0, description="Megabytes of the SQLite file read through a memory map "
+        "(0: none; reads go through SQLite's own page cache)."
+    )
     notify_timeout: float = Field(
         10.0, gt=0, description="Seconds a notification delivery may take at most (an "
         "endpoint's shorter `timeout`, in milliseconds, wins)."

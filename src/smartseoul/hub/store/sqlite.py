@@ -106,9 +106,12 @@ class _Checkpointer(threading.Thread):
 class SqliteStore(SqlStore):
     dialect = "sqlite"
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "NORMAL", mmap_mb: int = 256
+    ):
         self.path = Path(path)
         self.synchronous = synchronous
+        self.mmap_mb = mmap_mb
         self.db: sqlite3.Connection | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
@@ -127,7 +130,9 @@ class SqliteStore(SqlStore):
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA cache_size=-65536")
         db.execute("PRAGMA temp_store=MEMORY")
-        db.execute("PRAGMA mmap_size=268435456")
+        # Memory-mapped reads skip a copy into the page cache; the mapped pages count in
+        # the process's resident size (they are the file's, and the kernel may drop them).
+        db.execute(f"PRAGMA mmap_size={int(self.mmap_mb) * 1024 * 1024}")
         # No checkpoint on the event loop: a commit that crosses the autocheckpoint size
         # would copy the WAL into the database and sync it, holding every request for
         # hundreds of milliseconds under steady writes. A thread of its own does it.
