@@ -260,8 +260,8 @@ def test_index_rows_follow_every_kind_of_update(backend, store, run):
     async def rows_in_db() -> list[tuple]:
         async with store.read() as conn:
             found = await conn.fetchall(
-                "SELECT a.name, a.num, a.str FROM attr_index a JOIN entities e ON e.pk = a.pk "
-                "WHERE e.id = ?",
+                "SELECT n.iri, a.num, a.str FROM attr_index a JOIN entities e ON e.pk = a.pk "
+                "JOIN attr_names n ON n.id = a.name WHERE e.id = ?",
                 [eid],
             )
         return sorted(found, key=repr)

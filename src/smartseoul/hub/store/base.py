@@ -36,9 +36,14 @@ Tables (the same names in both backends)
 ``entities(pk, tenant, id, data, created_at, modified_at)``
     One row per entity; ``data`` is the stored form as JSON; ``pk`` gives the
     stable query order. Unique on ``(tenant, id)``.
+``attr_names(id, iri)``
+    A small id per attribute IRI (``1`` is ``'@type'``, ``2`` is ``'@scope'``), given on
+    first use inside the writing transaction; ids never change, so each process caches
+    the committed ones. Index entries carry the id instead of the whole IRI, which
+    halves the cost of writing them (docs/performance.md).
 ``attr_index(tenant, pk, name, num, str)``
-    One row per entity type (``name='@type'``, ``str`` = type IRI), per scope
-    (``name='@scope'``) and per attribute instance (``name`` = attribute IRI).
+    One row per entity type (``name`` = the id of ``'@type'``, ``str`` = type IRI), per
+    scope (``'@scope'``) and per attribute instance (``name`` = the attribute's id).
     ``num`` holds a number value, ``str`` a string value, a boolean as
     ``'true'``/``'false'``, a Relationship's object or a VocabProperty's vocab;
     both are NULL for other values. Indexed on ``(tenant, name, num)``,
@@ -49,7 +54,8 @@ Tables (the same names in both backends)
 geometry index
     Bounding boxes of every GeoProperty instance: an R*Tree ``geo_rtree(id, minx,
     maxx, miny, maxy, +pk, +name)`` on SQLite, ``geo_index(pk, tenant, name, bbox
-    box)`` with a GiST index on PostgreSQL. Exact predicates run on candidates.
+    box)`` with a GiST index on PostgreSQL (``name``: the attr_names id). Exact
+    predicates run on candidates.
 ``history(tenant, entity_id, attr, instance_id, dataset_id, observed_at, modified_at,
 deleted, num, data)``
     Every attribute instance ever written (clause 4.5.6). Times are epoch seconds

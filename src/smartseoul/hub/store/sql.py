@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +25,11 @@ from smartseoul.hub.store.base import (
 )
 from smartseoul.hub.store.indexing import geo_rows, index_rows
 from smartseoul.hub.store.sqlcommon import Conn, dumps, loads, marks
-from smartseoul.hub.store.sqlfilter import SCOPE_ROW, TYPE_ROW, attribute_rows
+from smartseoul.hub.store.sqlfilter import NAME_IDS, SCOPE_ROW, TYPE_ROW, attribute_rows
 from smartseoul.hub.store.subscription_sql import SubscriptionStoreMixin
 
+_TYPE = NAME_IDS[TYPE_ROW]
+_LAST_FIXED = max(NAME_IDS.values())  # ids above it are attribute names
 GEO_SLOTS = 64  # geometry index ids are pk * GEO_SLOTS + n: deletes by id range stay indexed
 CHUNK = 500  # ids per IN (...) list
 _HISTORY_SELECT = (
@@ -97,6 +99,31 @@ class SqlTx:
     def __init__(self, store: SqlStore, conn: Conn, tenant: str):
         self.store, self.conn, self.tenant = store, conn, tenant
         self._before: dict[str, _Loaded] = {}
+        # attr_names ids read or given in this transaction: the store's cache takes them
+        # once the transaction has committed (an id from a rolled-back insert is no id).
+        self.new_names: dict[str, int] = {}
+
+    async def name_ids(self, names: Iterable[str]) -> Callable[[str], int]:
+        """The attr_names id of each name, giving ids to new names; a lookup function."""
+        known, new = self.store.name_ids, self.new_names
+        missing = sorted({n for n in names if n not in known and n not in new})
+        for start in range(0, len(missing), CHUNK):
+            part = missing[start : start + CHUNK]
+            # Sorted: concurrent PostgreSQL transactions take the unique keys in one order.
+            await self.conn.executemany(
+                "INSERT INTO attr_names (iri) VALUES (?) ON CONFLICT (iri) DO NOTHING",
+                [(n,) for n in part],
+            )
+            new.update(
+                await self.conn.fetchall(
+                    f"SELECT iri, id FROM attr_names WHERE iri IN ({marks(len(part))})", part
+                )
+            )
+
+        def lookup(name: str) -> int:
+            return known.get(name) or new[name]
+
+        return lookup
 
     async def get_entity(self, entity_id: str) -> Entity | None:
         found = await self.get_entities([entity_id])
@@ -162,6 +189,7 @@ class SqlTx:
         updates: list[tuple[float | None, str | None, int, str]] = []
         deletes: list[tuple[int, str]] = []
         inserts: list[tuple[str, int, str, float | None, str | None]] = []
+
         geo_drop: list[int] = []
         geo: list[tuple[Any, ...]] = []
         for loaded, entity in pairs:
@@ -204,20 +232,29 @@ class SqlTx:
                     (pk, n, name, *box)
                     for n, (name, *box) in enumerate(geo_rows(entity)[:GEO_SLOTS])
                 )
+        names = {u[3] for u in updates} | {d[1] for d in deletes} | {i[2] for i in inserts}
+        ids = await self.name_ids(names | {g[2] for g in geo})
         if updates:
             await self.conn.executemany(
-                "UPDATE attr_index SET num=?, str=? WHERE pk=? AND name=?", updates
+                "UPDATE attr_index SET num=?, str=? WHERE pk=? AND name=?",
+                [(num, text, pk, ids(name)) for num, text, pk, name in updates],
             )
         if deletes:
-            await self.conn.executemany("DELETE FROM attr_index WHERE pk=? AND name=?", deletes)
+            await self.conn.executemany(
+                "DELETE FROM attr_index WHERE pk=? AND name=?",
+                [(pk, ids(name)) for pk, name in deletes],
+            )
         if inserts:
             await self.conn.executemany(
-                "INSERT INTO attr_index (tenant, pk, name, num, str) VALUES (?,?,?,?,?)", inserts
+                "INSERT INTO attr_index (tenant, pk, name, num, str) VALUES (?,?,?,?,?)",
+                [(tenant, pk, ids(name), num, text) for tenant, pk, name, num, text in inserts],
             )
         if geo_drop:
             await self.store.delete_geo_rows(self.conn, geo_drop)
         if geo:
-            await self.store.insert_geo_rows(self.conn, self.tenant, geo)
+            await self.store.insert_geo_rows(
+                self.conn, self.tenant, [(pk, n, ids(name), *box) for pk, n, name, *box in geo]
+            )
 
     async def delete_entities(self, entity_ids: Sequence[str]) -> int:
         for entity_id in entity_ids:
@@ -245,14 +282,19 @@ class SqlTx:
         return out
 
     async def _write_indexes(self, pairs: Sequence[tuple[int, Entity]]) -> None:
-        attr_rows: list[tuple[str, int, str, float | None, str | None]] = []
-        geo: list[tuple[Any, ...]] = []
-        for pk, entity in pairs:
-            attr_rows.extend(
-                (self.tenant, pk, name, num, text) for name, num, text in index_rows(entity)
-            )
-            for n, (name, *box) in enumerate(geo_rows(entity)[:GEO_SLOTS]):
-                geo.append((pk, n, name, *box))
+        rows = [(pk, index_rows(entity), geo_rows(entity)[:GEO_SLOTS]) for pk, entity in pairs]
+        names = {row[0] for _, attr, boxes in rows for row in attr}
+        names.update(box[0] for _, _, boxes in rows for box in boxes)
+        ids = await self.name_ids(names)
+        tenant = self.tenant
+        attr_rows = [
+            (tenant, pk, ids(name), num, text) for pk, attr, _ in rows for name, num, text in attr
+        ]
+        geo = [
+            (pk, n, ids(name), *box)
+            for pk, _, boxes in rows
+            for n, (name, *box) in enumerate(boxes)
+        ]
         if attr_rows:
             await self.conn.executemany(
                 "INSERT INTO attr_index (tenant, pk, name, num, str) VALUES (?,?,?,?,?)", attr_rows
@@ -367,6 +409,8 @@ class SqlStore(SubscriptionStoreMixin, ABC):
 
     dialect = "sql"
     lock_clause = ""  # " FOR UPDATE" on PostgreSQL
+    # attr_names ids of committed names (ids never change; subclasses set a dict per store)
+    name_ids: dict[str, int]
 
     # -- backend hooks ---------------------------------------------------------
     @abstractmethod
@@ -417,7 +461,10 @@ class SqlStore(SubscriptionStoreMixin, ABC):
                     "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                     [tenant, time.time()],
                 )
-            yield SqlTx(self, conn, tenant)
+            tx = SqlTx(self, conn, tenant)
+            yield tx
+        # Committed: the names it gave ids to are in attr_names for every later transaction.
+        self.name_ids.update(tx.new_names)
 
     # -- entities --------------------------------------------------------------
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
@@ -486,7 +533,7 @@ class SqlStore(SubscriptionStoreMixin, ABC):
             # An entity has one @type row per type: one type needs no DISTINCT.
             counted = "count(*)" if len(names) == 1 else "count(DISTINCT pk)"
             return (
-                f"SELECT {counted} FROM attr_index WHERE tenant=? AND name='@type' "
+                f"SELECT {counted} FROM attr_index WHERE tenant=? AND name={NAME_IDS[TYPE_ROW]} "
                 f"AND str IN ({marks(len(names))})",
                 [tenant, *names],
             )
@@ -511,13 +558,16 @@ class SqlStore(SubscriptionStoreMixin, ABC):
     async def type_summary(self, tenant: str) -> dict[str, dict[str, int]]:
         async with self.read() as conn:
             counts = await conn.fetchall(
-                "SELECT str, count(*) FROM attr_index WHERE tenant=? AND name='@type' GROUP BY str",
+                f"SELECT str, count(*) FROM attr_index WHERE tenant=? AND name={_TYPE} "
+                "GROUP BY str",
                 [tenant],
             )
             pairs = await conn.fetchall(
-                "SELECT t.str, a.name, count(DISTINCT a.pk) FROM attr_index t "
-                "JOIN attr_index a ON a.pk = t.pk AND a.name NOT LIKE '@%' "
-                "WHERE t.tenant=? AND t.name='@type' GROUP BY t.str, a.name",
+                "SELECT g.str, n.iri, g.c FROM (SELECT t.str AS str, a.name AS name, "
+                "count(DISTINCT a.pk) AS c FROM attr_index t "
+                f"JOIN attr_index a ON a.pk = t.pk AND a.name > {_LAST_FIXED} "
+                f"WHERE t.tenant=? AND t.name={_TYPE} GROUP BY t.str, a.name) AS g "
+                "JOIN attr_names n ON n.id = g.name",
                 [tenant],
             )
         out: dict[str, dict[str, int]] = {t: {"@count": n} for t, n in counts}
@@ -528,9 +578,11 @@ class SqlStore(SubscriptionStoreMixin, ABC):
     async def attribute_summary(self, tenant: str) -> dict[str, dict[str, Any]]:
         async with self.read() as conn:
             rows = await conn.fetchall(
-                "SELECT a.name, t.str, count(DISTINCT a.pk) FROM attr_index a "
-                "JOIN attr_index t ON t.pk = a.pk AND t.name='@type' "
-                "WHERE a.tenant=? AND a.name NOT LIKE '@%' GROUP BY a.name, t.str",
+                "SELECT n.iri, g.str, g.c FROM (SELECT a.name AS name, t.str AS str, "
+                "count(DISTINCT a.pk) AS c FROM attr_index a "
+                f"JOIN attr_index t ON t.pk = a.pk AND t.name={_TYPE} "
+                f"WHERE a.tenant=? AND a.name > {_LAST_FIXED} GROUP BY a.name, t.str) AS g "
+                "JOIN attr_names n ON n.id = g.name",
                 [tenant],
             )
         out: dict[str, dict[str, Any]] = {}

@@ -67,7 +67,18 @@ from smartseoul.hub.store.dialects import (
 
 TYPE_ROW = "@type"
 SCOPE_ROW = "@scope"
+# attr_index keeps names as ids from the attr_names table (a few bytes in every index entry
+# instead of a whole IRI); these two are fixed, every other id is given on first use.
+NAME_IDS = {TYPE_ROW: 1, SCOPE_ROW: 2}
 DIALECTS = ("sqlite", "postgres")
+
+
+def name_id(name: str) -> Sql:
+    """SQL for the attr_names id of ``name`` (a constant the planner evaluates once)."""
+    fixed = NAME_IDS.get(name)
+    if fixed is not None:
+        return sql(str(fixed))
+    return sql("(SELECT id FROM attr_names WHERE iri = {})", name)
 
 
 def index_rows(entity: Entity) -> list[tuple[str, float | None, str | None]]:
@@ -151,7 +162,8 @@ def build_where(
     if query.types is not None and not isinstance(query.types, AnyType):
         parts.append(compiler.types(query.types).where)
     if query.attrs:
-        parts.append(compiler.indexed(None, in_(sql("name"), query.attrs)).where)
+        ids = sql("SELECT id FROM attr_names WHERE {}", in_(sql("iri"), query.attrs))
+        parts.append(compiler.indexed(None, sql("name IN ({})", ids)).where)
     if query.q is not None:
         parts.append(compiler.q(query.q).where)
     if query.scope_q is not None:
@@ -186,7 +198,7 @@ class _Compiler:
     def index(self, name: str | None, condition: Sql | None = None) -> Sql:
         """The pks of entities with an attr_index row named ``name`` meeting ``condition``."""
         where = [sql("tenant = {}", self.tenant)]
-        where += [sql("name = {}", name)] if name is not None else []
+        where += [sql("name = {}", name_id(name))] if name is not None else []
         where += [condition] if condition is not None else []
         return sql("SELECT pk FROM attr_index WHERE {}", join(" AND ", where))
 
@@ -223,7 +235,7 @@ class _Compiler:
             return found
         probe = sql(
             "EXISTS (SELECT 1 FROM attr_index AS t WHERE t.pk = e.pk AND t.name = {} AND {})",
-            name,
+            name_id(name),
             condition,
         )
         return _Found(found.pks, probe, indexed=True)

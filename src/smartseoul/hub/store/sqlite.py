@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from smartseoul.hub.store.sql import GEO_SLOTS, SqlStore
+from smartseoul.hub.store.sqlfilter import NAME_IDS
 from smartseoul.hub.store.subscription_sql import SCHEMA_SQLITE
 
 log = logging.getLogger("smartseoul.store")
@@ -34,8 +35,10 @@ CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at REAL);
 CREATE TABLE IF NOT EXISTS entities (
   pk INTEGER PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
   created_at TEXT NOT NULL, modified_at TEXT NOT NULL, UNIQUE (tenant, id));
+CREATE TABLE IF NOT EXISTS attr_names (id INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE);
+INSERT OR IGNORE INTO attr_names (id, iri) VALUES (1, '@type'), (2, '@scope');
 CREATE TABLE IF NOT EXISTS attr_index (
-  tenant TEXT NOT NULL, pk INTEGER NOT NULL, name TEXT NOT NULL, num REAL, str TEXT);
+  tenant TEXT NOT NULL, pk INTEGER NOT NULL, name INTEGER NOT NULL, num REAL, str TEXT);
 CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, name, num);
 CREATE INDEX IF NOT EXISTS attr_index_str ON attr_index (tenant, name, str);
 DROP INDEX IF EXISTS attr_index_pk;
@@ -55,6 +58,40 @@ CREATE TABLE IF NOT EXISTS contexts (
   last_usage REAL, hits INTEGER);
 CREATE INDEX IF NOT EXISTS contexts_url ON contexts (url);
 """
+
+
+def _migrate_name_ids(db: sqlite3.Connection) -> None:
+    """Move a database of the first layout (attribute IRIs as text in attr_index and the
+    R*Tree) to name ids from ``attr_names``, in one transaction; nothing else changes."""
+    columns = {row[1]: str(row[2]).upper() for row in db.execute("PRAGMA table_info(attr_index)")}
+    if columns.get("name") != "TEXT":
+        return
+    log.warning("migrating %s: attribute names to ids (attr_names)", db)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE attr_names (id INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE)")
+        db.execute("INSERT INTO attr_names (id, iri) VALUES (1, '@type'), (2, '@scope')")
+        db.execute(
+            "INSERT OR IGNORE INTO attr_names (iri) SELECT DISTINCT name FROM attr_index "
+            "UNION SELECT DISTINCT name FROM geo_rtree ORDER BY 1"
+        )
+        for index in ("attr_index_num", "attr_index_str", "attr_index_pk", "attr_index_pk_name"):
+            db.execute(f"DROP INDEX IF EXISTS {index}")
+        db.execute("ALTER TABLE attr_index RENAME TO attr_index_text")
+        db.execute(
+            "CREATE TABLE attr_index (tenant TEXT NOT NULL, pk INTEGER NOT NULL, "
+            "name INTEGER NOT NULL, num REAL, str TEXT)"
+        )
+        db.execute(
+            "INSERT INTO attr_index (tenant, pk, name, num, str) SELECT a.tenant, a.pk, n.id, "
+            "a.num, a.str FROM attr_index_text a JOIN attr_names n ON n.iri = a.name"
+        )
+        db.execute("DROP TABLE attr_index_text")
+        db.execute("UPDATE geo_rtree SET name = (SELECT id FROM attr_names WHERE iri = name)")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 class _Conn:
@@ -112,6 +149,7 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self.synchronous = synchronous
         self.mmap_mb = mmap_mb
+        self.name_ids = dict(NAME_IDS)
         self.db: sqlite3.Connection | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
@@ -138,6 +176,7 @@ class SqliteStore(SqlStore):
         # hundreds of milliseconds under steady writes. A thread of its own does it.
         db.execute("PRAGMA wal_autocheckpoint=0")
         db.execute("PRAGMA journal_size_limit=67108864")
+        _migrate_name_ids(db)
         db.executescript(SCHEMA + SCHEMA_SQLITE)
         register_sqlite_functions(db)
         self.db = db
@@ -249,7 +288,8 @@ class SqliteStore(SqlStore):
     ) -> tuple[str, list[Any]]:
         minx, miny, maxx, maxy = box
         return (
-            "SELECT pk FROM geo_rtree WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ? AND name = ?",
+            "SELECT pk FROM geo_rtree WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ? "
+            "AND name = (SELECT id FROM attr_names WHERE iri = ?)",
             [minx, maxx, miny, maxy, name],
         )
 
