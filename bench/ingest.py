@@ -98,10 +98,58 @@ def ingest_app() -> Any:
             agent = a.state.iot_agent
             agent.topic_prefix = os.environ["BENCH_TOPIC_PREFIX"]  # this run's topics only
             await agent.listen(os.environ["BENCH_MQTT_URL"], shared_group="smartseoul-iot")
-            yield state
+            async with _server_diagnostics(Path(os.environ["BENCH_DATA_DIR"]) / "diag.json"):
+                yield state
 
     app.router.lifespan_context = lifespan
     return app
+
+
+@asynccontextmanager
+async def _server_diagnostics(path: Path) -> AsyncIterator[None]:
+    """In the hub process: event-loop lag (a 10 ms timer's overshoot) and the pauses of the
+    cycle collector's full passes, written to ``path`` when the server stops."""
+    import asyncio
+    import gc
+
+    pauses: list[float] = []
+    lags: list[float] = []
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif info["generation"] == 2:
+            pauses.append(time.perf_counter() - started[0])
+
+    async def probe() -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - t - 0.01)
+
+    gc.callbacks.append(on_gc)
+    task = asyncio.create_task(probe())
+    try:
+        yield
+    finally:
+        task.cancel()
+        gc.callbacks.remove(on_gc)
+        path.write_text(json.dumps({"gc_full_pauses": pauses, "loop_lags": lags}))
+
+
+def read_diagnostics(path: Path) -> dict[str, Any]:
+    """Loop lag percentiles and full-collection pauses (ms) from ``_server_diagnostics``."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    lags, pauses = data["loop_lags"], data["gc_full_pauses"]
+    return {
+        "loop_lag_ms": {f"p{q}": round((pct(lags, q) or 0) * 1000, 1) for q in (50, 95, 99)}
+        | {"max": round(max(lags, default=0) * 1000, 1)},
+        "gc_full": {"count": len(pauses), "max_ms": round(max(pauses, default=0) * 1000, 1),
+                    "total_ms": round(sum(pauses) * 1000)},
+    }  # fmt: skip
 
 
 # =============================================================================================
@@ -516,6 +564,7 @@ def run_hub(
                 "rejected": {k: v for k, v in stats["rejected"].items() if v},
                 "cpu": CpuMeter.cores(c0, c1),
             })  # fmt: skip
+        result.update(read_diagnostics(workdir / "diag.json"))  # written as the server stopped
     finally:
         if backend == "postgres" and not args.keep:
             import psycopg
@@ -595,6 +644,7 @@ def main() -> None:
             f"          notification latency ({r['notifications']} samples): p50 {r['p50_ms']:.1f} ms, "
             f"p95 {r['p95_ms']:.1f} ms (ratio to baseline p95 {r['p95_ms'] / max(base['p95_ms'], 1e-9):.1f})\n"
             f"          agent: {r['agent']}, rejected {r['rejected'] or 'none'}\n"
+            f"          hub event loop lag {r.get('loop_lag_ms')}, full GC passes {r.get('gc_full')}\n"
             f"          CPU: {cpu_text(r['cpu'])}")  # fmt: skip
         if backend == "sqlite":
             log(f"          target >= {TARGET['measurements_per_s']:,} measurements/s: "

@@ -47,7 +47,9 @@ class Notifier:
     feed
         The ``SubscriptionFeed`` (compiles subscriptions for periodic notifications).
     poll
-        Seconds between outbox polls when idle (PostgreSQL also wakes on NOTIFY).
+        Seconds between outbox polls when idle (PostgreSQL also wakes on NOTIFY). An idle
+        poll is one indexed read (about 20 us on SQLite): at 10 ms it costs a fraction of a
+        percent of a core and keeps the wait out of the notification latency.
     backoff, max_backoff
         First retry delay and its cap, in seconds; the delay doubles per attempt.
     timeout
@@ -62,7 +64,7 @@ class Notifier:
         store: Any,
         feed: SubscriptionFeed,
         *,
-        poll: float = 0.05,
+        poll: float = 0.01,
         backoff: float = 0.5,
         max_backoff: float = 300.0,
         timeout: float | None = None,
