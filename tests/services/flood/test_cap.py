@@ -57,3 +57,101 @@ def test_schema_rejects_a_utc_z_time(schema):
     _, xml = next(messages())
     bad = xml.replace("+09:00</sent>", "Z</sent>").replace(":00+09:00</sent>", ":00Z</sent>")
     assert not schema.validate(etree.fromstring(bad.encode("utf-8")))
+
+
+# The CAP 1.2 schema as the OASIS standard gives it (CAP-v1.2.xsd; sections 3.2 and 3.4):
+# element order with cardinality ("?" optional, "*" any number, "+" one or more).
+STANDARD = {
+    "alert": "identifier sender sent status msgType source? scope restriction? addresses? "
+    "code* note? references? incidents? info*",
+    "info": "language? category+ event responseType* urgency severity certainty audience? "
+    "eventCode* effective? onset? expires? senderName? headline? description? instruction? "
+    "web? contact? parameter* resource* area*",
+    "resource": "resourceDesc mimeType size? uri? derefUri? digest?",
+    "area": "areaDesc polygon* circle* geocode* altitude? ceiling?",
+    "eventCode": "valueName value",
+    "parameter": "valueName value",
+    "geocode": "valueName value",
+}
+ENUMERATIONS = {
+    "status": "Actual Exercise System Test Draft",
+    "msgType": "Alert Update Cancel Ack Error",
+    "scope": "Public Restricted Private",
+    "category": "Geo Met Safety Security Rescue Fire Health Env Transport Infra CBRNE Other",
+    "responseType": "Shelter Evacuate Prepare Execute Avoid Monitor Assess AllClear None",
+    "urgency": "Immediate Expected Future Past Unknown",
+    "severity": "Extreme Severe Moderate Minor Unknown",
+    "certainty": "Observed Likely Possible Unlikely Unknown",
+}
+XS = "{http://www.w3.org/2001/XMLSchema}"
+CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
+
+
+def test_the_shipped_schema_is_the_standard_one():
+    root = etree.parse(str(shipped_file(CAP_SCHEMA))).getroot()
+    assert root.get("targetNamespace") == "urn:oasis:names:tc:emergency:cap:1.2"
+    assert root.get("elementFormDefault") == "qualified"
+    found = {}
+    for element in root.iter(f"{XS}element"):
+        sequence = element.find(f"{XS}complexType/{XS}sequence")
+        if element.get("name") in STANDARD and sequence is not None:
+            items = []
+            for child in sequence.findall(f"{XS}element"):
+                low, high = child.get("minOccurs", "1"), child.get("maxOccurs", "1")
+                mark = {("0", "1"): "?", ("0", "unbounded"): "*", ("1", "unbounded"): "+"}
+                name = child.get("name") or child.get("ref", "").split(":")[-1]
+                items.append(name + mark.get((low, high), ""))
+            found[element.get("name")] = " ".join(items)
+    assert found == STANDARD
+    enumerations = {
+        element.get("name"): " ".join(e.get("value") for e in element.iter(f"{XS}enumeration"))
+        for element in root.iter(f"{XS}element")
+        if element.find(f"{XS}simpleType/{XS}restriction/{XS}enumeration") is not None
+    }
+    assert enumerations == ENUMERATIONS
+    times = {
+        element.get("name"): element.find(f"{XS}simpleType/{XS}restriction/{XS}pattern").get(
+            "value"
+        )
+        for element in root.iter(f"{XS}element")
+        if element.find(f"{XS}simpleType/{XS}restriction[@base='dateTime']") is not None
+    }
+    pattern = r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d:\d\d[-,+]\d\d:\d\d"
+    assert times == dict.fromkeys(("sent", "effective", "onset", "expires"), pattern)
+    signature = root.find(f"{XS}element/{XS}complexType/{XS}sequence/{XS}any")
+    assert signature.get("namespace") == "http://www.w3.org/2000/09/xmldsig#"
+
+
+def test_the_schema_rejects_order_missing_elements_and_unknown_values(schema):
+    _, xml = next(messages())
+    assert schema.validate(etree.fromstring(xml.encode("utf-8")))
+
+    def changed(edit) -> bool:
+        document = etree.fromstring(xml.encode("utf-8"))
+        edit(document)
+        return schema.validate(document)
+
+    def swap(document):  # scope before msgType
+        scope = document.find(f"{CAP}scope")
+        document.find(f"{CAP}msgType").addprevious(scope)
+
+    assert not changed(swap)
+    assert not changed(lambda d: d.find(f"{CAP}info").remove(d.find(f"{CAP}info/{CAP}event")))
+    assert not changed(lambda d: d.remove(d.find(f"{CAP}sender")))
+    for name, value in (("status", "Real"), ("urgency", "Now"), ("category", "Flood")):
+        element = f"{CAP}{name}" if name == "status" else f"{CAP}info/{CAP}{name}"
+
+        def set_value(document, element=element, value=value):
+            document.find(element).text = value
+
+        assert not changed(set_value), name
+    for name, values in ENUMERATIONS.items():
+        element = (
+            f"{CAP}{name}" if name in ("status", "msgType", "scope") else f"{CAP}info/{CAP}{name}"
+        )
+        for value in values.split():
+
+            def set_value(document, element=element, value=value):
+                document.find(element).text = value
+
+            assert changed(set_value), (name, value)

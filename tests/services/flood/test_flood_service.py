@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flood_seasons import records
 from lxml import etree
+from synthetic_river import Pulse, write_season
 
 from conftest import make_store
 from smartseoul.config import Settings
 from smartseoul.datasets import shipped_file
+from smartseoul.datasets.han_river import read_han_river
 from smartseoul.hub.broker import Broker
 from smartseoul.hub.client import LocalHubClient
 from smartseoul.hub.jsonld import ContextResolver
 from smartseoul.services.flood.cap import CAP_SCHEMA
-from smartseoul.services.flood.model import fit_flood_model, series_from_records
+from smartseoul.services.flood.model import GAUGE_CODES, fit_flood_model, series_from_records
 from smartseoul.services.flood.service import (
     FLOOD_CONTEXT,
     FloodService,
@@ -165,3 +167,41 @@ def test_rain_gauges_issue_a_gu_pre_warning(tmp_path):
     # for an hour (the hold) at 13:25.
     assert log == [(4, "issue"), (17, "cancel")]
     assert len(alerts) == 1 and alerts[0]["subCategory"] == "rainfall"
+
+
+def test_a_late_reading_fills_the_buffer_but_is_not_forecast(tmp_path):
+    """Notifications may come out of order (retries, several in flight): a step older than
+    the newest forecast must not overwrite it, but later forecasts use its values."""
+    start = datetime(2030, 7, 1, tzinfo=UTC)
+    season = write_season(tmp_path / "data_2030.csv", start, range(400), [Pulse(9000, 250, 20)])
+    rows = list(read_han_river(season))
+    warm, (late, ahead, last) = rows[:300], rows[300:303]
+
+    async def run() -> tuple:
+        store = make_store("sqlite", tmp_path)
+        await store.open()
+        resolver = ContextResolver(store, Settings(data_dir=tmp_path))
+        client = LocalHubClient(Broker(store), resolver)
+        model = fit_flood_model([series_from_records(rows[:300])])
+        try:
+            await load_season(client, warm)
+            service = FloodService(client, model, flood_config(Settings(data_dir=tmp_path)))
+            await service.start()
+            await service.handle(site_entities([ahead])[0])
+            late_steps = await service.handle(site_entities([late])[0])
+            after_late = await client.query(type="WaterLevelForecast", context=FLOOD_CONTEXT)
+            await service.handle(site_entities([last])[0])
+            final = await current_forecasts(client)
+        finally:
+            await resolver.close()
+            await store.close()
+        return model, late_steps, after_late, final
+
+    model, late_steps, after_late, final = asyncio.run(run())
+    assert late_steps == []
+    stamp = ahead.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [f["waterLevelForecast"]["observedAt"] for f in after_late] == [stamp] * 4
+    expected = model.forecast_latest(series_from_records(rows[:303]))
+    by_code = {f["code"]: f["waterLevelForecast"] for f in final}
+    for g, code in enumerate(GAUGE_CODES):
+        assert by_code[code] == [round(float(h) / 100, 3) for h in expected[g]]

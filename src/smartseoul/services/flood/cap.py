@@ -3,7 +3,8 @@
 Every message about one alert carries the identifier ``<alert id>#<sequence>``; updates
 and cancellations reference all earlier messages of the alert, as CAP 1.2 section 3.2.1
 asks (``sender,identifier,sent`` triples). The schema the output is tested against ships
-as ``smartseoul/data/cap-1.2.xsd``.
+as ``smartseoul/data/cap-1.2.xsd``: a transcription of the OASIS ``CAP-v1.2.xsd`` from the
+standard's text, checked against the official file (docs/flood.md, "CAP 1.2 schema").
 """
 
 from __future__ import annotations

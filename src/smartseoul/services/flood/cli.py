@@ -183,6 +183,9 @@ def load(paths: tuple[Path, ...], url: str | None, data_dir: Path | None) -> Non
 @click.option("--tenant", default="", help="NGSI-LD tenant of the gauges and alerts.")
 def run(url: str, host: str, port: int, callback: str | None, model_file: Path | None,
         tenant: str) -> None:  # fmt: skip
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
     import uvicorn
     from starlette.applications import Starlette
     from starlette.routing import Mount
@@ -196,12 +199,15 @@ def run(url: str, host: str, port: int, callback: str | None, model_file: Path |
     model = load_model(model_file or model_path(settings))
     endpoint = callback or f"http://{host}:{port}/flood/notify"
 
-    async def lifespan(app: Starlette) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = HttpHubClient(url)
         service = FloodService(client, model, flood_config(settings, tenant=tenant))
+        # Subscribe first: a reading written while the service starts is then either in
+        # what start() reads or in a notification (the hub retries until this app listens).
+        await service.subscribe(endpoint)
         await service.start()
         await service.poll()
-        await service.subscribe(endpoint)
         app.state.flood_service, app.state.flood_client = service, client
         click.echo(f"flood service: subscribed to {url}, notifications at {endpoint}", err=True)
         try:

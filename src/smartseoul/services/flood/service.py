@@ -7,24 +7,42 @@ gauge and advances each gauge's alert (:func:`~smartseoul.services.flood.warning
 Rain gauges (``WeatherObserved`` with ``precipitation`` and ``district``) advance the gu's
 inundation pre-warning. Alerts are Smart Data Models ``Alert`` entities whose history is
 the sequence of messages, each with its CAP 1.2 rendering.
+
+The hub holds the whole state: the service keeps a copy of the live alerts (with their
+hold state, ``lowerSince``) and of the last readings, and rebuilds both from the hub when
+it starts (:meth:`FloodService.start`), then forecasts the steps it missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from smartseoul.datasets.han_river import GAUGES, PALDANG_DAM, HanRiverRecord
-from smartseoul.hub.client import HubClient
-from smartseoul.ingest.demo_city import DEMO_CONTEXT
-from smartseoul.services.alert_terms import ALERT_CONTEXT
-from smartseoul.services.flood.cap import AlertText, render_cap
+from smartseoul.hub.client import HubClient, HubError
+from smartseoul.hub.errors import ResourceNotFound
+from smartseoul.services.flood.cap import render_cap
+from smartseoul.services.flood.entities import (
+    FLOOD_CONTEXT,
+    LiveAlert,
+    alert_entity,
+    alert_text,
+    forecast_entity,
+    hold_property,
+    live_alert,
+    observed_at,
+    parse_time,
+    prop,
+    short,
+    utc,
+)
 from smartseoul.services.flood.model import (
     GAUGE_CODES,
     HISTORY_STEPS,
@@ -34,8 +52,6 @@ from smartseoul.services.flood.model import (
     RiverSeries,
 )
 from smartseoul.services.flood.warnings import (
-    LEVELS,
-    AlertRecord,
     Assessment,
     GaugeLevels,
     RainRule,
@@ -47,40 +63,18 @@ from smartseoul.services.flood.warnings import (
 
 log = logging.getLogger("smartseoul.flood")
 
-__all__ = ["FLOOD_CONTEXT", "FloodConfig", "FloodService", "site_entities"]
+__all__ = [
+    "CATCH_UP_STEPS",
+    "FLOOD_CONTEXT",
+    "FloodConfig",
+    "FloodService",
+    "site_entities",
+    "subscription_id",
+]
 
-_SDM = "https://smartdatamodels.org/"
-_DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 TIDE_CODE = "ganghwa-tide"
-FLOOD_CONTEXT: dict[str, str] = {
-    **DEMO_CONTEXT,
-    "WeatherObserved": _SDM + "dataModel.Weather/WeatherObserved",
-    "precipitation": _SDM + "dataModel.Weather/precipitation",
-    **ALERT_CONTEXT,
-    **{
-        term: _DEFAULT + term
-        for term in (
-            "WaterLevelForecast",
-            "refWaterObserved",
-            "waterLevelForecast",
-            "leadTimes",
-            "peakLevel",
-            "peakLeadTime",
-            "warningLevel",
-            "modelSpan",
-            "alertStatus",
-            "alertLevel",
-            "leadTimeMinutes",
-            "levelValue",
-            "sequence",
-            "sentTimes",
-            "capMessage",
-            "lastAction",
-            "subject",
-        )
-    },  # fmt: skip
-}
-"""The terms of the flood service's entities, on top of the demo city's."""
+CATCH_UP_STEPS = 18
+"""Steps (3 hours) a starting service forecasts at most from the readings it missed."""
 
 
 @dataclass(frozen=True)
@@ -94,24 +88,17 @@ class FloodConfig:
     tenant: str = ""
 
 
-def _short(name: str) -> str:
-    """A term from a compact or an expanded attribute name (notifications may expand)."""
-    return name.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+def subscription_id(endpoint: str, tenant: str = "") -> str:
+    """The id of the service's subscription for ``endpoint``: one per receiver, so a
+    restarted service replaces the subscription of the run before instead of adding one.
 
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _property(value: Any, moment: datetime, unit: str | None = None) -> dict[str, Any]:
-    prop: dict[str, Any] = {"type": "Property", "value": value, "observedAt": _utc(moment)}
-    if unit:
-        prop["unitCode"] = unit
-    return prop
+    Examples
+    --------
+    >>> subscription_id("http://127.0.0.1:1027/flood/notify")
+    'urn:ngsi-ld:Subscription:smartseoul-flood:81bdbea9aeca9c58'
+    """
+    digest = hashlib.sha256(f"{tenant}\n{endpoint}".encode()).hexdigest()[:16]
+    return f"urn:ngsi-ld:Subscription:smartseoul-flood:{digest}"
 
 
 # ----------------------------------------------------------------------- loading seasons
@@ -146,7 +133,7 @@ def site_entities(
         entity_id = f"urn:ngsi-ld:WaterObserved:hrfco:{code}"
         attrs = {
             term: [
-                _property(value, r.time, unit)
+                prop(value, r.time, unit)
                 for r, value in zip(records, values, strict=True)
                 if value is not None
             ]
@@ -196,63 +183,95 @@ async def load_season(
 # ----------------------------------------------------------------------- the service
 
 
-@dataclass
-class _Live:
-    record: AlertRecord
-    sent: list[datetime] = field(default_factory=list)
-
-
 class FloodService:
-    """Forecasts and warnings for the Han River gauges and rain-gauge gu, on one hub."""
+    """Forecasts and warnings for the Han River gauges and rain-gauge gu, on one hub.
+
+    ``steps`` buffers the readings per 10-minute step (epoch seconds); ``forecast_upto`` is
+    the newest step forecast: a step that completes later than a newer one was forecast
+    (a late or redelivered notification) only fills the buffer.
+    """
 
     def __init__(self, client: HubClient, model: FloodModel, config: FloodConfig):
         self.client, self.model, self.config = client, model, config
         self.steps: dict[int, dict[str, float]] = {}
-        self.forecast_done: set[int] = set()
+        self.forecast_upto: int | None = None
         self.rain: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
-        self.alerts: dict[str, _Live] = {}
+        self.alerts: dict[str, LiveAlert] = {}
         self.subscriptions: list[str] = []
         self._lock = asyncio.Lock()  # notifications may arrive together: one at a time
 
     # -- start-up
 
-    async def start(self) -> None:
-        """Take the live alerts and the last readings from the hub."""
+    async def start(self) -> list[Transition]:
+        """Resume from the hub: live alerts with their hold state, the last readings, and
+        the time of the last forecast written; then forecast the steps completed since
+        (at most :data:`CATCH_UP_STEPS`, or the latest one when no forecast exists yet).
+        """
+        async with self._lock:
+            return await self._start()
+
+    async def _start(self) -> list[Transition]:
         tenant = self.config.tenant
         found = await self.client.query(
             type="Alert", q='alertStatus=="active"', context=FLOOD_CONTEXT, tenant=tenant,
             key_values=True,
         )  # fmt: skip
         for entity in found:
-            live = _live_from_entity(entity)
+            live = live_alert(entity)
             self.alerts[live.record.subject] = live
+        forecasts = await self.client.query(
+            type="WaterLevelForecast", attrs=["waterLevelForecast"], context=FLOOD_CONTEXT,
+            tenant=tenant,
+        )  # fmt: skip
+        made = [t for t in (observed_at(e, "waterLevelForecast") for e in forecasts) if t]
         sites = await self.client.query(type="WaterObserved", context=FLOOD_CONTEXT, tenant=tenant)
-        latest = [_reading_time(e) for e in sites]
-        times = [t for t in latest if t is not None]
-        if times:
-            end = max(times) + timedelta(seconds=STEP_SECONDS)
-            begin = end - timedelta(seconds=STEP_SECONDS * (HISTORY_STEPS + 2))
-            history = await self.client.history(
-                [e["id"] for e in sites], attrs=["waterLevel", "discharge", "inflow"],
-                time_at=_utc(begin), end_time_at=_utc(end), context=FLOOD_CONTEXT, tenant=tenant,
-            )  # fmt: skip
-            for entity_id, attrs in history.items():
-                for term, instances in attrs.items():
-                    for instance in instances:
-                        self._put(entity_id, _short(term), instance)
-            self.forecast_done.update(self.steps)
+        times = [t for t in (observed_at(e, "waterLevel") for e in sites) if t is not None]
+        if not times:
+            return []
+        end = max(times) + timedelta(seconds=STEP_SECONDS)
+        begin = end - timedelta(seconds=STEP_SECONDS * (HISTORY_STEPS + CATCH_UP_STEPS + 2))
+        history = await self.client.history(
+            [e["id"] for e in sites], attrs=["waterLevel", "discharge", "inflow"],
+            time_at=utc(begin), end_time_at=utc(end), context=FLOOD_CONTEXT, tenant=tenant,
+        )  # fmt: skip
+        for entity_id, attrs in history.items():
+            for term, instances in attrs.items():
+                for instance in instances:
+                    self._put(entity_id, short(term), instance)
+        complete = self._complete_steps()
+        if complete:
+            latest = max(complete)
+            floor = latest - STEP_SECONDS * (CATCH_UP_STEPS if made else 1)
+            last_made = int(max(made).timestamp()) if made else floor
+            self.forecast_upto = max(floor, last_made)
+        return await self._forecast_pending()
 
     async def subscribe(self, endpoint: str) -> str:
-        """Have the hub notify ``endpoint`` of every new gauge, dam, tide or rain reading."""
+        """Have the hub notify ``endpoint`` of every new gauge, dam, tide or rain reading.
+
+        The subscription id is :func:`subscription_id` of the endpoint: one left by a run
+        that was killed is replaced, so restarts never add a second one.
+        """
+        tenant = self.config.tenant
+        sub_id = subscription_id(endpoint, tenant)
+        try:
+            await self.client.unsubscribe(sub_id, tenant=tenant)
+        except ResourceNotFound:
+            pass
+        except HubError as error:
+            if error.status != 404:
+                raise
         body = {
+            "id": sub_id,
             "type": "Subscription",
+            "subscriptionName": "smartseoul flood service",
             "entities": [{"type": "WaterObserved"}, {"type": "WeatherObserved"}],
             "watchedAttributes": ["waterLevel", "discharge", "precipitation"],
             "notification": {"endpoint": {"uri": endpoint, "accept": "application/json"}},
         }
-        sub_id = await self.client.subscribe(body, context=FLOOD_CONTEXT, tenant=self.config.tenant)
-        self.subscriptions.append(sub_id)
-        return sub_id
+        created = await self.client.subscribe(body, context=FLOOD_CONTEXT, tenant=tenant)
+        self.subscriptions.append(created)
+        return created
 
     async def stop(self) -> None:
         for sub_id in self.subscriptions:
@@ -280,26 +299,30 @@ class FloodService:
     async def _handle(self, entities: Iterable[dict[str, Any]]) -> list[Transition]:
         new_rain: set[str] = set()
         for entity in entities:
-            kind = _short(str(entity.get("type", "")))
+            kind = short(str(entity.get("type", "")))
             for name, value in entity.items():
                 if not isinstance(value, dict) or "observedAt" not in value:
                     continue
-                term = _short(name)
+                term = short(name)
                 if kind == "WaterObserved":
                     self._put(entity["id"], term, value)
                 elif kind == "WeatherObserved" and term == "precipitation":
                     gu = _district(entity)
                     if gu is not None and value.get("value") is not None:
                         new_rain.add(gu)
-                        moment = _parse_time(value["observedAt"])
+                        moment = parse_time(value["observedAt"])
                         readings = self.rain.setdefault(gu, {}).setdefault(entity["id"], [])
                         if not readings or readings[-1][0] < moment:
                             readings.append((moment, float(value["value"])))
+        transitions = await self._forecast_pending()
+        for gu in sorted(new_rain):
+            transitions += await self._rain_alert(gu)
+        return transitions
+
+    async def _forecast_pending(self) -> list[Transition]:
         transitions = []
         for step in sorted(self._complete_steps()):
             transitions += await self._forecast(step)
-        for gu in sorted(new_rain):
-            transitions += await self._rain_alert(gu)
         return transitions
 
     def _put(self, entity_id: str, term: str, instance: dict[str, Any]) -> None:
@@ -307,7 +330,7 @@ class FloodService:
         value = instance.get("value")
         if value is None or "observedAt" not in instance:
             return
-        epoch = _parse_time(instance["observedAt"]).timestamp()
+        epoch = parse_time(instance["observedAt"]).timestamp()
         step = int(epoch // STEP_SECONDS * STEP_SECONDS)
         key = None
         if code in GAUGE_CODES and term == "waterLevel":
@@ -320,11 +343,13 @@ class FloodService:
             self.steps.setdefault(step, {})[key] = float(value)
 
     def _complete_steps(self) -> list[int]:
+        """Steps after the newest forecast with a reading at each of the four gauges."""
         keys = [f"level:{code}" for code in GAUGE_CODES]
+        upto = self.forecast_upto
         return [
             step
             for step, values in self.steps.items()
-            if step not in self.forecast_done and all(k in values for k in keys)
+            if (upto is None or step > upto) and all(k in values for k in keys)
         ]
 
     def series_until(self, step: int) -> RiverSeries:
@@ -345,23 +370,34 @@ class FloodService:
         return RiverSeries(float(start), level, discharge, inflow, tide)
 
     async def _forecast(self, step: int) -> list[Transition]:
-        self.forecast_done.add(step)
-        for old in [s for s in self.steps if s < step - 2 * HISTORY_STEPS * STEP_SECONDS]:
-            del self.steps[old]
-            self.forecast_done.discard(old)
+        """Forecast ``step``, advance the gauges' alerts, then write the forecasts.
+
+        Alerts are written first: a forecast of ``step`` in the hub means that its alerts
+        are there too. A failed write leaves ``step`` pending (the hub redelivers the
+        notification); advancing an alert twice by the same assessment changes nothing.
+        """
         forecast = self.model.forecast_latest(self.series_until(step))
         moment = datetime.fromtimestamp(step, UTC)
+        leads = [lead * STEP_SECONDS // 60 for lead in LEADS]
         entities, transitions = [], []
         for g, code in enumerate(GAUGE_CODES):
             observed = self.steps[step][f"level:{code}"] / 100
             heights = [round(float(v) / 100, 3) for v in forecast[g]]
-            leads = [lead * STEP_SECONDS // 60 for lead in LEADS]
             valid = [(lead, h) for lead, h in zip(leads, heights, strict=True) if np.isfinite(h)]
             levels = self.config.levels.get(code, GaugeLevels(code))
             assessment = assess_gauge(levels, moment, observed, valid)
-            entities.append(_forecast_entity(code, moment, heights, leads, assessment, self.model))
-            transitions += await self._advance(assessment, _gauge_text(code, assessment))
-        await self.client.upsert(entities, context=FLOOD_CONTEXT, tenant=self.config.tenant)
+            transitions += await self._advance(assessment)
+            entities.append(
+                forecast_entity(code, moment, heights, leads, assessment.level.key, self.model)
+            )
+        outcome = await self.client.upsert(
+            entities, context=FLOOD_CONTEXT, tenant=self.config.tenant
+        )
+        if outcome.errors:
+            raise RuntimeError(f"hub refused forecast: {outcome.errors[0]}")
+        self.forecast_upto = step
+        for old in [s for s in self.steps if s < step - 2 * HISTORY_STEPS * STEP_SECONDS]:
+            del self.steps[old]
         return transitions
 
     async def _rain_alert(self, gu: str) -> list[Transition]:
@@ -373,34 +409,40 @@ class FloodService:
             (assess_rain(gu, latest, readings, self.config.rain) for readings in gauges.values()),
             key=lambda a: (a.level.rank, a.value or 0.0),
         )
-        return await self._advance(worst, _rain_text(gu, worst))
+        return await self._advance(worst)
 
-    async def _advance(self, assessment: Assessment, text: AlertText) -> list[Transition]:
+    async def _advance(self, assessment: Assessment) -> list[Transition]:
         subject = assessment.subject
         live = self.alerts.get(subject)
         stamp = assessment.time.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
-        kind = "inundation" if text.geocode else "flood"
+        kind = "flood" if subject in GAUGES else "inundation"
         step = next_alert(
             live.record if live else None,
             assessment,
             alert_id=f"urn:ngsi-ld:Alert:{kind}:{subject}:{stamp}",
             hold_minutes=self.config.hold_minutes,
         )
+        tenant = self.config.tenant
         if step.action == "none":
             if live is not None and step.alert is not None:
+                if step.alert.lower_since != live.record.lower_since:
+                    # The hold state lives in the hub, so a restart resumes it.
+                    await self.client.update_attrs(
+                        step.alert.id, {"lowerSince": hold_property(step.alert, assessment.time)},
+                        context=FLOOD_CONTEXT, tenant=tenant,
+                    )  # fmt: skip
                 live.record = step.alert
             return []
         assert step.alert is not None
         sent = [] if step.action == "issue" or live is None else live.sent
+        text = alert_text(step.alert)
         cap = render_cap(
             step.alert, step.action, text, sender=self.config.sender, sent=assessment.time,
             history=sent,
         )  # fmt: skip
-        current = _Live(step.alert, [*sent, assessment.time])
-        entity = _alert_entity(step, current, text, cap)
-        outcome = await self.client.upsert(
-            [entity], context=FLOOD_CONTEXT, tenant=self.config.tenant
-        )
+        current = LiveAlert(step.alert, [*sent, assessment.time])
+        entity = alert_entity(step, current, text, cap)
+        outcome = await self.client.upsert([entity], context=FLOOD_CONTEXT, tenant=tenant)
         if outcome.errors:
             raise RuntimeError(f"hub refused alert {entity['id']}: {outcome.errors[0]}")
         if step.alert.status == "active":
@@ -411,149 +453,12 @@ class FloodService:
         return [step]
 
 
-def _reading_time(entity: dict[str, Any]) -> datetime | None:
-    for name, value in entity.items():
-        if _short(name) == "waterLevel" and isinstance(value, dict) and "observedAt" in value:
-            return _parse_time(value["observedAt"])
-    return None
-
-
 def _district(entity: dict[str, Any]) -> str | None:
     for name, value in entity.items():
-        if _short(name) == "district":
+        if short(name) == "district":
             found = value.get("value") if isinstance(value, dict) else value
             return None if found is None else str(found)
     return None
-
-
-def _forecast_entity(
-    code: str,
-    moment: datetime,
-    heights: list[float],
-    leads: list[int],
-    assessment: Assessment,
-    model: FloodModel,
-) -> dict[str, Any]:
-    finite = [(h, lead) for h, lead in zip(heights, leads, strict=True) if np.isfinite(h)]
-    peak: float | None = None
-    peak_lead: int | None = None
-    if finite:
-        peak, peak_lead = max(finite)
-    gauge = GAUGES[code]
-    entity = {
-        "id": f"urn:ngsi-ld:WaterLevelForecast:hrfco:{code}",
-        "type": "WaterLevelForecast",
-        "name": {"type": "Property", "value": gauge.name_ko},
-        "code": {"type": "Property", "value": code},
-        "refWaterObserved": {
-            "type": "Relationship",
-            "object": f"urn:ngsi-ld:WaterObserved:hrfco:{code}",
-        },
-        "location": {
-            "type": "GeoProperty",
-            "value": {"type": "Point", "coordinates": [gauge.lon, gauge.lat]},
-        },
-        "waterLevelForecast": _property(
-            [h if np.isfinite(h) else None for h in heights], moment, "MTR"
-        ),
-        "leadTimes": {"type": "Property", "value": leads, "unitCode": "C26"},
-        "warningLevel": _property(assessment.level.key, moment),
-    }
-    if peak is not None:
-        entity["peakLevel"] = _property(peak, moment, "MTR")
-        entity["peakLeadTime"] = _property(peak_lead, moment, "C26")
-    span = model.info.get("data_span")
-    if span:
-        entity["modelSpan"] = {"type": "Property", "value": span}
-    return entity
-
-
-def _gauge_text(code: str, assessment: Assessment) -> AlertText:
-    gauge = GAUGES[code]
-    level = assessment.level
-    when = "관측" if assessment.lead_minutes == 0 else f"{assessment.lead_minutes}분 후 도달 예상"
-    value = f"{assessment.value:.2f} m" if assessment.value is not None else "-"
-    return AlertText(
-        area=f"한강 {gauge.name_ko} 부근 ({gauge.name_en})",
-        headline=f"{gauge.name_ko} {level.name_ko}",
-        description=f"{gauge.name_ko} 수위 {value} ({when}). 기준: {level.name_ko}.",
-        instruction="한강 둔치와 강변도로 이용을 자제하고 통제에 따르십시오.",
-        point=(gauge.lon, gauge.lat),
-    )
-
-
-def _rain_text(gu: str, assessment: Assessment) -> AlertText:
-    value = f"{assessment.value:.1f} mm" if assessment.value is not None else "-"
-    return AlertText(
-        area=f"서울특별시 자치구 {gu}",
-        headline=f"{gu} {assessment.level.name_ko}",
-        description=f"강우량 {value}: 도시 침수 우려.",
-        instruction="지하 공간과 저지대를 피하고 배수구 주변을 살피십시오.",
-        geocode=gu,
-    )
-
-
-def _alert_entity(step: Transition, live: _Live, text: AlertText, cap: str) -> dict[str, Any]:
-    alert = live.record
-    moment = alert.updated
-    valid_to = moment + timedelta(hours=6)
-    gauge = alert.subject in GAUGES
-    source = (
-        f"urn:ngsi-ld:WaterObserved:hrfco:{alert.subject}"
-        if gauge
-        else f"urn:ngsi-ld:AdministrativeArea:seoul:{alert.subject}"
-    )
-    entity: dict[str, Any] = {
-        "id": alert.id,
-        "type": "Alert",
-        "category": {"type": "Property", "value": "weather"},
-        "subCategory": {"type": "Property", "value": "flood" if gauge else "rainfall"},
-        "subject": {"type": "Property", "value": alert.subject},
-        "alertSource": {"type": "Relationship", "object": source},
-        "dateIssued": {"type": "Property", "value": _utc(alert.issued)},
-        "validFrom": {"type": "Property", "value": _utc(alert.issued)},
-        "validTo": _property(_utc(moment if alert.status != "active" else valid_to), moment),
-        "severity": _property(alert.level.severity, moment),
-        "alertLevel": _property(alert.level.key, moment),
-        "alertStatus": _property(alert.status, moment),
-        "lastAction": _property(step.action, moment),
-        "leadTimeMinutes": _property(alert.lead_minutes, moment, "C26"),
-        "sequence": _property(alert.sequence, moment),
-        "sentTimes": {"type": "Property", "value": [_utc(t) for t in live.sent]},
-        "description": _property(text.description, moment),
-        "capMessage": _property(cap, moment),
-    }
-    if alert.value is not None:
-        entity["levelValue"] = _property(alert.value, moment)
-    if text.point is not None:
-        lon, lat = text.point
-        entity["location"] = {
-            "type": "GeoProperty",
-            "value": {"type": "Point", "coordinates": [lon, lat]},
-        }
-    return entity
-
-
-def _live_from_entity(entity: dict[str, Any]) -> _Live:
-    def value(term: str) -> Any:
-        for name, found in entity.items():
-            if _short(name) == term:
-                return found
-        return None
-
-    sent = [_parse_time(t) for t in value("sentTimes") or []]
-    record = AlertRecord(
-        id=entity["id"],
-        subject=str(value("subject")),
-        level=LEVELS[value("alertLevel")],
-        status=value("alertStatus"),
-        issued=_parse_time(value("dateIssued")),
-        updated=sent[-1] if sent else _parse_time(value("dateIssued")),
-        lead_minutes=int(value("leadTimeMinutes") or 0),
-        value=value("levelValue"),
-        sequence=int(value("sequence") or len(sent) or 1),
-    )
-    return _Live(record, sent)
 
 
 def parse_levels(text: str) -> dict[str, GaugeLevels]:

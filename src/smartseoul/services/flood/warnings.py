@@ -7,7 +7,8 @@ pre-warning. :func:`next_alert` is the state machine that decides, for one gauge
 whether an alert is issued, escalated, updated (including lowered) or cancelled; one
 subject has at most one live alert, so replaying the same readings never duplicates one.
 Lowering and cancelling wait until the level has stayed lower for ``hold_minutes``, so a
-river hovering at a threshold does not make alerts flap.
+river hovering at a threshold does not make alerts flap; the hold state is part of the
+alert (:attr:`AlertRecord.lower_since`), not of the process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "Transition",
     "assess_gauge",
     "assess_rain",
+    "hold_state",
     "next_alert",
 ]
 
@@ -169,8 +171,11 @@ def assess_rain(
 class AlertRecord:
     """The live state of one subject's alert, as kept in its Alert entity.
 
-    ``lower_since`` is when assessments first fell below ``level`` (``None`` while they
-    have not); ``sequence`` counts the messages sent about this alert (CAP references).
+    ``lower_since`` is the hold state: for each level below ``level`` that assessments
+    have fallen to, the time since which every assessment has been at or below it, highest
+    level first (empty while assessments are at ``level``). It is kept in the hub (the
+    Alert's ``lowerSince``), so a restarted service resumes the hold where it was.
+    ``sequence`` counts the messages sent about this alert (CAP references).
     """
 
     id: str
@@ -183,7 +188,7 @@ class AlertRecord:
     lead_minutes: int
     value: float | None
     sequence: int = 1
-    lower_since: datetime | None = None
+    lower_since: tuple[tuple[WarningLevel, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,8 +211,10 @@ def next_alert(
     - no live alert and a level above none: **issue** (id ``alert_id``);
     - a higher level: **escalate** at once;
     - same level, now observed where it was only forecast: **update**;
-    - a lower level held for ``hold_minutes``: **update** down, or **cancel** at none;
-    - otherwise nothing is sent (only ``lower_since`` may be recorded, action ``none``).
+    - assessments at or below a lower level for ``hold_minutes``: **update** down to the
+      lowest such level, or **cancel** when that is none;
+    - otherwise nothing is sent (only the hold state ``lower_since`` may change, action
+      ``none``).
 
     Examples
     --------
@@ -221,6 +228,8 @@ def next_alert(
     >>> next_alert(step.alert, assess_gauge(g, t, 8.0), alert_id="-").action
     'none'
     >>> held = next_alert(step.alert, assess_gauge(g, t, 8.0), alert_id="-").alert
+    >>> [(level.key, since.hour) for level, since in held.lower_since]
+    [('none', 0)]
     >>> next_alert(held, assess_gauge(g, later, 8.0), alert_id="-").action
     'cancel'
     """
@@ -245,19 +254,45 @@ def next_alert(
     if level.rank == live.level.rank:
         if assessment.lead_minutes == 0 < live.lead_minutes:
             return Transition("update", _sent(live, assessment))
-        if live.lower_since is not None:
-            return Transition("none", replace(live, lower_since=None))
-        return Transition("none", live)
-    # Lower than the live alert: wait until it has stayed lower for the hold time.
-    since = live.lower_since or now
-    if now - since < timedelta(minutes=hold_minutes):
-        return Transition("none", replace(live, lower_since=since))
-    if level.rank == 0:
+        return Transition("none", replace(live, lower_since=()))
+    # Lower than the live alert: go down only as far as has held for the hold time.
+    held = hold_state(live.lower_since, level, now)
+    due = [lower for lower, since in held if now - since >= timedelta(minutes=hold_minutes)]
+    if not due:
+        return Transition("none", replace(live, lower_since=held))
+    target = due[-1]
+    if target.rank == 0:
         cancelled = replace(
-            live, status="cancelled", updated=now, sequence=live.sequence + 1, lower_since=None
-        )
+            live, status="cancelled", updated=now, lead_minutes=assessment.lead_minutes,
+            value=assessment.value, sequence=live.sequence + 1, lower_since=(),
+        )  # fmt: skip
         return Transition("cancel", cancelled)
-    return Transition("update", _sent(live, assessment))
+    lowered = _sent(live, assessment)
+    remaining = tuple((lower, since) for lower, since in held if lower.rank < target.rank)
+    return Transition("update", replace(lowered, level=target, lower_since=remaining))
+
+
+def hold_state(
+    held: Sequence[tuple[WarningLevel, datetime]], level: WarningLevel, now: datetime
+) -> tuple[tuple[WarningLevel, datetime], ...]:
+    """The hold state after an assessment at ``level`` (below the alert's) at ``now``.
+
+    Levels above ``level`` keep their time; ``level`` itself holds since the earliest
+    time of the levels at or below it (a river rising from none to the advisory has been
+    at or below the advisory since it fell to none); lower levels are dropped.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> t1, t2, t3 = (datetime(2016, 7, 5, h, tzinfo=UTC) for h in (1, 2, 3))
+    >>> state = hold_state([(ADVISORY, t1), (NONE, t2)], ADVISORY, t3)
+    >>> [(level.key, since.hour) for level, since in state]
+    [('floodAdvisory', 1)]
+    """
+    at_or_below = [since for lower, since in held if lower.rank <= level.rank]
+    kept = [(lower, since) for lower, since in held if lower.rank > level.rank]
+    kept.append((level, min(at_or_below, default=now)))
+    return tuple(sorted(kept, key=lambda pair: -pair[0].rank))
 
 
 def _sent(live: AlertRecord, assessment: Assessment) -> AlertRecord:
@@ -268,5 +303,5 @@ def _sent(live: AlertRecord, assessment: Assessment) -> AlertRecord:
         lead_minutes=assessment.lead_minutes,
         value=assessment.value,
         sequence=live.sequence + 1,
-        lower_since=None,
+        lower_since=(),
     )
