@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     )
     postgres_pool_size: int = Field(8, description="Connections in the PostgreSQL pool.")
     sqlite_mmap_mb: int = Field(
-        256, ge=0, description="Megabytes of the SQLite file read through a memory map "
+        0, ge=0, description="Megabytes of the SQLite file read through a memory map "
         "(0: none; reads go through SQLite's own page cache)."
     )
     notify_timeout: float = Field(

@@ -18,6 +18,9 @@ EX = "https://example.org/city/"
 CONTEXT = {t: EX + t for t in ("Station", "pm10", "name", "gu", "kind")}
 GU = {"1": "강남구", "2": "종로구", "3": "강남구"}
 HOURS = 10
+# The Seoul OpenAPI's MESSAGE for an exhausted quota or rate limit (ERROR-429, smartseoul's
+# addition to the original codes; see docs/opendata.md).
+OVER_QUOTA = "일일 호출 한도 또는 분당 호출 한도를 초과했습니다. Retry-After 후 다시 요청하십시오."
 
 
 def station(n: str) -> dict[str, Any]:

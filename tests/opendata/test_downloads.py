@@ -119,3 +119,26 @@ def test_large_history_streams_in_pages(city):
     assert len(lines) == 12001 and lines[-1][3] == "11999"
     total = city.http.get("/sample/json/Big/1/1").json()["Big"]["list_total_count"]
     assert total == 12000
+    # Offsets skip whole pages and entities by their instance counts; offset 0 needs none.
+    for first, values in ((1, [0, 1]), (2001, [2000, 2001]), (11999, [11998, 11999])):
+        body = city.http.get(f"/{city.reader}/json/Big/{first}/{first + 1}").json()["Big"]
+        assert [row["value"] for row in body["row"]] == values
+
+
+def test_csv_cells_hold_json_text_and_lowercase_booleans(city):
+    """Objects and arrays become JSON text, booleans true/false (as in the JSON download)."""
+    data = {"name": "Cells", "title": {"en": "cells"}, "description": {"en": "typed cells"},
+            "resources": [{"id": "cells", "kind": "file", "name": {"en": "cells"}}]}  # fmt: skip
+    assert city.put_dataset(data).status_code == 200
+    rows = [{"n": 1.5, "ok": True, "where": {"type": "Point", "coordinates": [127.0, 37.5]},
+             "tags": ["a", "b"], "name": "강남구"},
+            {"n": 2, "ok": False, "where": None, "tags": [], "name": "중구"}]  # fmt: skip
+    r = city.http.put("/opendata/admin/resources/cells/file?filename=cells.json",
+                      content=orjson.dumps(rows), headers=city.auth())  # fmt: skip
+    assert r.status_code == 200, r.text
+    text = get(city, "cells", ds="Cells", format="csv").content.decode()
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["n", "ok", "where", "tags", "name"],
+        ["1.5", "true", '{"type":"Point","coordinates":[127.0,37.5]}', '["a","b"]', "강남구"],
+        ["2", "false", "", "[]", "중구"],
+    ]

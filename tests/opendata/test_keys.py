@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from opendata_city import direct_store, issue_key, on_store, start_city
+from opendata_city import OVER_QUOTA, direct_store, issue_key, on_store, start_city
 
 from smartseoul.opendata.keys import KeyStore, LimitExceeded, hash_key, seconds_to_midnight
 
@@ -70,8 +71,14 @@ def test_quota_is_exact_under_concurrent_requests(city):
     assert len(served) == 7 and len(refused) == 23
     assert all(r.json()["StationAir"]["RESULT"]["CODE"] == "INFO-000" for r in served)
     for r in refused:
-        assert r.json()["RESULT"]["CODE"] == "ERROR-429"
+        assert r.json() == {"RESULT": {"CODE": "ERROR-429", "MESSAGE": OVER_QUOTA}}
+        assert r.headers["content-type"].startswith("application/json")
         assert 0 < int(r.headers["Retry-After"]) <= 86400
+    # The XML form: the same bare RESULT, status and Retry-After.
+    r = httpx.get(f"{base}/{key}/xml/StationAir/1/1", timeout=60)
+    assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 86400
+    root = ET.fromstring(r.content)
+    assert (root.tag, root.findtext("CODE"), root.findtext("MESSAGE")) == ("RESULT", "ERROR-429", OVER_QUOTA)
     usage = [u for u in city.usage() if u["key"] == key[:10]]
     assert usage == [{"day": usage[0]["day"], "dataset": "StationAir", "key": key[:10],
                       "api": "seoul", "calls": 7, "rows": 7}]  # fmt: skip
@@ -110,6 +117,7 @@ def test_rate_limit_answers_retry_after(city):
                                                [200, 200, 200, 429, 200], [200, 200, 200, 200, 200])  # fmt: skip
     refused = [r for r in codes if r.status_code == 429]
     for r in refused:
+        assert r.json() == {"RESULT": {"CODE": "ERROR-429", "MESSAGE": OVER_QUOTA}}
         assert 1 <= int(r.headers["Retry-After"]) <= 60
     # Downloads and CKAN calls count against the same key.
     r = city.http.get("/api/3/action/package_list", headers=city.auth(key))

@@ -5,10 +5,53 @@ from __future__ import annotations
 import sqlite3
 import xml.etree.ElementTree as ET
 
+import orjson
 import pytest
-from opendata_city import GU, HOURS, start_city
+from opendata_city import GU, HOURS, OVER_QUOTA, start_city
 
-from smartseoul.opendata.seoul_api import MESSAGES, _failure_code
+from smartseoul.opendata.seoul_api import MESSAGES, SeoulAnswer, _failure_code
+
+# Seoul Open Data Plaza's documented MESSAGE of each result code, written out here (not
+# taken from the code under test) so that any drift of a character fails.
+DOCUMENTED = {
+    "INFO-000": "정상 처리되었습니다",
+    "INFO-100": "인증키가 유효하지 않습니다. 인증키가 없는 경우, 열린 데이터 광장 홈페이지에서 "
+    "인증키를 신청하십시오.",
+    "INFO-200": "해당하는 데이터가 없습니다.",
+    "ERROR-300": "필수 값이 누락되어 있습니다. 요청인자를 참고 하십시오.",
+    "ERROR-301": "파일타입 값이 누락 혹은 유효하지 않습니다. 요청인자 중 TYPE을 확인하십시오.",
+    "ERROR-310": "해당하는 서비스를 찾을 수 없습니다. 요청인자 중 SERVICE를 확인하십시오",
+    "ERROR-331": "요청시작위치 값을 확인하십시오. 요청인자 중 START_INDEX를 확인하십시오",
+    "ERROR-332": "요청종료위치 값을 확인하십시오. 요청인자 중 END_INDEX를 확인하십시오",
+    "ERROR-333": "요청위치 값의 타입이 유효하지 않습니다. 요청위치 값은 정수를 입력하세요.",
+    "ERROR-334": "요청종료위치 보다 요청시작위치가 더 큽니다. 요청시작조회건수는 정수를 입력하세요.",
+    "ERROR-335": "sample데이터(샘플키:sample) 는 한번에 최대 5건을 넘을 수 없습니다. "
+    "요청시작위치와 요청종료위치 값은 1 ~ 5 사이만 가능합니다.",
+    "ERROR-336": "데이터요청은 한번에 최대 1000건을 넘을 수 없습니다. "
+    "요청시작위치와 요청종료위치 값은 1000 이하만 가능합니다.",
+    "ERROR-500": "서버 오류입니다. 지속적으로 발생시 열린 데이터 광장으로 문의(Q&A) 바랍니다.",
+    "ERROR-600": "데이터베이스 연결 오류입니다. 지속적으로 발생시 열린 데이터 광장으로 문의(Q&A) 바랍니다.",
+    "ERROR-601": "SQL 문장 오류 입니다. 지속적으로 발생시 열린 데이터 광장으로 문의(Q&A) 바랍니다.",
+}
+
+
+def test_messages_are_the_documented_ones():
+    assert MESSAGES == {**DOCUMENTED, "ERROR-429": OVER_QUOTA}
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED))
+def test_every_code_renders_its_message(code):
+    """Both envelopes carry the code and its exact message (ERROR-600 has no HTTP trigger)."""
+    answer = SeoulAnswer(service="StationAir", code=code, fmt="json", total=1,
+                         columns=["A"], rows=[("x",)])  # fmt: skip
+    body = orjson.loads(answer.body())
+    result = body["StationAir"]["RESULT"] if code == "INFO-000" else body["RESULT"]
+    assert result == {"CODE": code, "MESSAGE": DOCUMENTED[code]}
+    answer.fmt = "xml"
+    root = ET.fromstring(answer.body())
+    found = root if code != "INFO-000" else root.find("RESULT")
+    assert (found.findtext("CODE"), found.findtext("MESSAGE")) == (code, DOCUMENTED[code])
+    assert answer.status == 200 and answer.headers == {}
 
 
 @pytest.fixture
@@ -56,7 +99,7 @@ def test_xml_envelope(city):
     assert root.find("row/NAME").text == "측정소1"
     error = ET.fromstring(call(city, f"/{city.reader}/xml/Nope/1/2").content)
     assert error.tag == "RESULT" and error.findtext("CODE") == "ERROR-310"
-    assert error.findtext("MESSAGE") == MESSAGES["ERROR-310"]
+    assert error.findtext("MESSAGE") == DOCUMENTED["ERROR-310"]
 
 
 def test_positional_filters(city):
@@ -107,12 +150,12 @@ def test_result_codes(city, path, code):
     response = call(city, path.format(key=city.reader))
     if code == "ERROR-301":
         root = ET.fromstring(response.content)  # an unknown TYPE is answered in XML
-        assert (root.findtext("CODE"), root.findtext("MESSAGE")) == (code, MESSAGES[code])
+        assert (root.findtext("CODE"), root.findtext("MESSAGE")) == (code, DOCUMENTED[code])
         assert city.usage() == before
         return
     got, body = result_code(response)
     assert got == code
-    assert body["RESULT"]["MESSAGE"] == MESSAGES[code]
+    assert body["RESULT"]["MESSAGE"] == DOCUMENTED[code]
     if code == "INFO-000":
         assert len(body["row"]) == 1
     elif code != "INFO-200":
@@ -136,7 +179,7 @@ def test_statement_and_server_errors(city):
     }  # fmt: skip
     assert city.put_dataset(bad).status_code == 200
     code, body = result_code(call(city, f"/{city.reader}/json/BrokenView/1/5"))
-    assert (code, body["RESULT"]["MESSAGE"]) == ("ERROR-601", MESSAGES["ERROR-601"])
+    assert (code, body["RESULT"]["MESSAGE"]) == ("ERROR-601", DOCUMENTED["ERROR-601"])
     # ERROR-500: an uploaded JSON file that is not JSON.
     junk = {
         "name": "JunkFile", "title": {"en": "junk"}, "description": {"en": "not JSON"},
@@ -147,7 +190,7 @@ def test_statement_and_server_errors(city):
                       content=b"{not json", headers=city.auth())  # fmt: skip
     assert r.status_code == 200
     code, body = result_code(call(city, f"/{city.reader}/json/JunkFile/1/5"))
-    assert (code, body["RESULT"]["MESSAGE"]) == ("ERROR-500", MESSAGES["ERROR-500"])
+    assert (code, body["RESULT"]["MESSAGE"]) == ("ERROR-500", DOCUMENTED["ERROR-500"])
 
 
 def test_database_failure_codes():
@@ -160,7 +203,6 @@ def test_database_failure_codes():
     assert _failure_code(sqlite3.OperationalError("no such table: history")) == "ERROR-601"
     assert _failure_code(psycopg.errors.SyntaxError("syntax error")) == "ERROR-601"
     assert _failure_code(ValueError("x")) == "ERROR-500"
-    assert MESSAGES["ERROR-600"].startswith("데이터베이스 연결 오류")
 
 
 def test_other_paths_are_not_seoul_calls(city):

@@ -28,7 +28,8 @@ log = logging.getLogger("smartseoul.opendata")
 MAX_ROWS = 1000
 SAMPLE_ROWS = 5
 
-# The messages as Seoul Open Data Plaza returns them.
+# The messages as Seoul Open Data Plaza's API documentation gives them, to the character
+# (spacing and final full stops included); not compared with the live service.
 MESSAGES = {
     "INFO-000": "정상 처리되었습니다",
     "INFO-100": "인증키가 유효하지 않습니다. 인증키가 없는 경우, 열린 데이터 광장 홈페이지에서 인증키를 신청하십시오.",
@@ -36,16 +37,17 @@ MESSAGES = {
     "ERROR-300": "필수 값이 누락되어 있습니다. 요청인자를 참고 하십시오.",
     "ERROR-301": "파일타입 값이 누락 혹은 유효하지 않습니다. 요청인자 중 TYPE을 확인하십시오.",
     "ERROR-310": "해당하는 서비스를 찾을 수 없습니다. 요청인자 중 SERVICE를 확인하십시오",
-    "ERROR-331": "요청시작위치 값을 확인하십시오. 요청인자 중 START_INDEX를 확인하십시오.",
-    "ERROR-332": "요청종료위치 값을 확인하십시오. 요청인자 중 END_INDEX를 확인하십시오.",
+    "ERROR-331": "요청시작위치 값을 확인하십시오. 요청인자 중 START_INDEX를 확인하십시오",
+    "ERROR-332": "요청종료위치 값을 확인하십시오. 요청인자 중 END_INDEX를 확인하십시오",
     "ERROR-333": "요청위치 값의 타입이 유효하지 않습니다. 요청위치 값은 정수를 입력하세요.",
     "ERROR-334": "요청종료위치 보다 요청시작위치가 더 큽니다. 요청시작조회건수는 정수를 입력하세요.",
-    "ERROR-335": "샘플데이터(샘플키:sample) 는 한번에 최대 5건을 넘을 수 없습니다. 요청시작위치와 요청종료위치 값은 1 ~ 5 사이만 가능합니다.",
-    "ERROR-336": "데이터요청은 한번에 최대 1000건을 넘을 수 없습니다. 요청시작위치와 요청종료위치 값은 1000 이내로 설정하세요.",
+    "ERROR-335": "sample데이터(샘플키:sample) 는 한번에 최대 5건을 넘을 수 없습니다. 요청시작위치와 요청종료위치 값은 1 ~ 5 사이만 가능합니다.",
+    "ERROR-336": "데이터요청은 한번에 최대 1000건을 넘을 수 없습니다. 요청시작위치와 요청종료위치 값은 1000 이하만 가능합니다.",
     "ERROR-500": "서버 오류입니다. 지속적으로 발생시 열린 데이터 광장으로 문의(Q&A) 바랍니다.",
     "ERROR-600": "데이터베이스 연결 오류입니다. 지속적으로 발생시 열린 데이터 광장으로 문의(Q&A) 바랍니다.",
     "ERROR-601": "SQL 문장 오류 입니다. 지속적으로 발생시 열린 데이터 광장으로 문의(Q&A) 바랍니다.",
-    # smartseoul: the original has no code for an exhausted quota; this one comes with HTTP 429.
+    # smartseoul's addition: the original has no code for an exhausted daily quota or rate
+    # limit. Answered with HTTP 429 and Retry-After (seconds), where every code above is 200.
     "ERROR-429": "일일 호출 한도 또는 분당 호출 한도를 초과했습니다. Retry-After 후 다시 요청하십시오.",
 }
 FORMATS = ("json", "xml")

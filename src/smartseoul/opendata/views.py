@@ -24,7 +24,7 @@ from smartseoul.hub.entities import parse_time
 from smartseoul.hub.errors import NgsiError
 from smartseoul.hub.temporal_aggregate import parse_duration
 from smartseoul.opendata.catalog import CatalogError, Dataset, LiveQuery, Resource
-from smartseoul.opendata.export import count_history, history_pages
+from smartseoul.opendata.export import PAGE, count_history, history_pages
 
 KST = ZoneInfo("Asia/Seoul")
 Row = tuple[Any, ...]
@@ -70,8 +70,8 @@ class MemoryTable(Table):
 
     async def pages(self, offset: int = 0, limit: int | None = None) -> AsyncIterator[list[Row]]:
         end = len(self.rows) if limit is None else offset + limit
-        for start in range(offset, min(end, len(self.rows)), 5000):
-            yield self.rows[start : min(start + 5000, end)]
+        for start in range(offset, min(end, len(self.rows)), PAGE):
+            yield self.rows[start : min(start + PAGE, end)]
 
 
 class FilteredTable(Table):
@@ -389,17 +389,19 @@ class HistoryTable(Table):
                 return
 
     async def _long_pages(self, offset: int) -> AsyncIterator[list[Row]]:
-        counts = await self._instance_counts()
+        # Counting reads every instance once more: only worth it to skip to an offset.
+        counts = await self._instance_counts() if offset else None
         fmt = self.fmt
         pos = {s: i for i, s in enumerate(self.sources)}
         t_at, v_at, u_at, a_at = (pos.get(k) for k in ("observedAt", "value", "unitCode", "attribute"))
         for entity in self.entities:
             template = self._template(entity)
             for term, iri in self.iris.items():
-                n = counts.get((entity["id"], iri), 0)
-                if offset >= n:
-                    offset -= n
-                    continue
+                if counts is not None:
+                    n = counts.get((entity["id"], iri), 0)
+                    if offset >= n:
+                        offset -= n
+                        continue
                 if a_at is not None:
                     template[a_at] = term
                 pages = history_pages(self.env.store, self.tenant, entity["id"], iri,
@@ -460,7 +462,7 @@ class HistoryTable(Table):
                     offset -= 1
                     continue
                 rows.append(tuple(row))
-                if len(rows) >= 5000:
+                if len(rows) >= PAGE:
                     yield rows
                     rows = []
             if rows:

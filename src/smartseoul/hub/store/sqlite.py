@@ -144,7 +144,7 @@ class SqliteStore(SqlStore):
     dialect = "sqlite"
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "NORMAL", mmap_mb: int = 256
+        self, path: str | Path, *, synchronous: str = "NORMAL", mmap_mb: int = 0
     ):
         self.path = Path(path)
         self.synchronous = synchronous
