@@ -12,11 +12,9 @@ import csv
 import hashlib
 import json
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import joblib
-import sklearn
 
 from smartseoul.datasets import DatasetError, decode_text
 from smartseoul.datasets.nsl_kdd import read_nsl_kdd
@@ -65,6 +63,8 @@ def save_model(model: ConnectionModel, folder: Path, *, metrics: dict[str, Any],
     version = max(versions, default=0) + 1
     target = folder / f"v{version}"
     target.mkdir()
+    import joblib  # with scikit-learn, only where a model is saved or loaded
+
     joblib.dump(model, target / "model.joblib", compress=3)
     meta = {
         "version": version,
@@ -73,7 +73,7 @@ def save_model(model: ConnectionModel, folder: Path, *, metrics: dict[str, Any],
         "data": {"file": data.name, "sha256": file_sha256(data), "rows": model.info.get("rows")},
         "classes": model.class_names,
         "features": model.encoder.features,
-        "sklearn": sklearn.__version__,
+        "sklearn": metadata.version("scikit-learn"),
     }
     (target / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
@@ -91,6 +91,8 @@ def load_model(folder: Path, version: int | None = None) -> tuple[ConnectionMode
         raise FileNotFoundError(f"no version {chosen} under {folder}; versions: {versions}")
     target = folder / f"v{chosen}"
     meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
+    import joblib
+
     model = joblib.load(target / "model.joblib")
     if not isinstance(model, ConnectionModel):
         raise TypeError(f"{target}: not a smartseoul connection model")

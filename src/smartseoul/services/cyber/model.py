@@ -17,13 +17,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import IsolationForest, RandomForestClassifier
-from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+
+if TYPE_CHECKING:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import IsolationForest
+
+# scikit-learn (and scipy under it) is imported where a model is trained, scored or
+# evaluated, not with this module: the hub imports the service's routes at startup, and
+# ~60 MB of libraries would sit in every API worker that never touches a model.
 
 from smartseoul.datasets import DatasetError
 from smartseoul.datasets.nsl_kdd import CATEGORICAL, CLASSES, FEATURES, attack_class
@@ -165,6 +169,9 @@ class FeatureEncoder:
 
 
 def _classifier(*, seed: int) -> CalibratedClassifierCV:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+
     # A random forest: single-threaded (no OpenMP contention on a shared machine), robust
     # on nearly separable classes, and it takes NaN for unseen categories.
     trees = RandomForestClassifier(n_estimators=100, n_jobs=1, random_state=seed)
@@ -227,6 +234,8 @@ class ConnectionModel:
 
 
 def binary_metrics(attack: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
     """Accuracy, F1 (attack as the positive class) and ROC AUC at threshold 0.5."""
     predicted = probability >= 0.5
     both = len(set(attack.tolist())) == 2
@@ -244,6 +253,8 @@ def multiclass_metrics(
 
     A class absent from ``truth`` has no recall (``None``).
     """
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
     truth, predicted = truth.astype(str), predicted.astype(str)
     present = [c for c in class_names if c in set(truth.tolist())]
     recalls = recall_score(truth, predicted, labels=present, average=None, zero_division=0)
@@ -276,6 +287,9 @@ def cross_validate(data: Dataset, *, folds: int = 5, seed: int = 0) -> dict[str,
 
     Folds are stratified on the multiclass target, so each fold holds the rare classes.
     """
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import StratifiedKFold
+
     truth = data.classes.astype(str)
     smallest = min(np.unique(truth, return_counts=True)[1])
     if smallest < folds:
@@ -331,6 +345,8 @@ class StreamingAnomalyDetector:
         self.seen = 0
 
     def _refit(self) -> None:
+        from sklearn.ensemble import IsolationForest
+
         x = np.vstack(self.recent)
         self.forest = IsolationForest(n_estimators=64, random_state=self.seed).fit(x)
         self.reference = np.sort(-self.forest.score_samples(x))
