@@ -9,13 +9,18 @@ write transaction; with no subscriptions for a tenant, that is all a write pays.
 Notifications are rendered here (the data as the subscription asks, clause 5.8.6) and
 queued in ``notification_outbox`` inside the caller's transaction: the write and its
 notifications commit together, so an acknowledged write never loses its notifications.
+
+Temporal writes (``hub.temporal_ops``, subscriptions with ``temporalChanges``) take two
+steps: :meth:`SubscriptionFeed.temporal_candidates` before the transaction (the caller then
+reads what the candidates need), :meth:`SubscriptionFeed.temporal_batch` and
+:meth:`SubscriptionFeed.enqueue` with the write, in its transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +28,18 @@ import orjson
 
 from smartseoul.hub.entities import now_iso
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL
+from smartseoul.hub.store.base import TemporalEntityRow
 from smartseoul.hub.subscription_match import (
     CompiledSubscription,
+    TemporalChange,
     attribute_events,
     build_notification,
     candidates,
     compile_subscription,
     matches,
     notification_entity,
+    temporal_matches,
+    temporal_notification_entity,
 )
 from smartseoul.hub.subscriptions import context_url
 
@@ -39,17 +48,17 @@ Entity = dict[str, Any]
 
 
 @dataclass(slots=True)
-class TenantIndex:
-    version: int
+class Buckets:
+    """Subscriptions indexed for matching: by single entity type, by watched attribute
+    (those with no entity selectors), and the rest (type expressions, ``*``)."""
+
     by_type: dict[str, list[CompiledSubscription]] = field(default_factory=dict)
     by_attr: dict[str, list[CompiledSubscription]] = field(default_factory=dict)
     general: list[CompiledSubscription] = field(default_factory=list)
-    count: int = 0
+    every: list[CompiledSubscription] = field(default_factory=list)
 
     def add(self, c: CompiledSubscription) -> None:
-        self.count += 1
-        if c.periodic:
-            return  # timeInterval subscriptions are not triggered by changes
+        self.every.append(c)
         if not c.selectors:
             for name in c.watched or ():
                 self.by_attr.setdefault(name, []).append(c)
@@ -62,6 +71,25 @@ class TenantIndex:
                     bucket.append(c)
         else:
             self.general.append(c)
+
+    def candidates(self, types: Iterable[str], attrs: Iterable[str]) -> list[CompiledSubscription]:
+        return candidates(self.by_type, self.by_attr, self.general, types, attrs)
+
+
+@dataclass(slots=True)
+class TenantIndex:
+    version: int
+    changes: Buckets = field(default_factory=Buckets)  # entity changes
+    temporal: Buckets = field(default_factory=Buckets)  # temporalChanges: true
+    count: int = 0
+
+    def add(self, c: CompiledSubscription) -> None:
+        self.count += 1
+        if c.periodic:
+            return  # timeInterval subscriptions are not triggered by changes
+        self.changes.add(c)
+        if c.temporal:
+            self.temporal.add(c)
 
 
 class SubscriptionFeed:
@@ -117,7 +145,7 @@ class SubscriptionFeed:
         for change in changes:
             after = change.entity
             names = set(change.written) | {row.attr for row in change.deleted}
-            found = candidates(index.by_type, index.by_attr, index.general, after["type"], names)
+            found = index.changes.candidates(after["type"], names)
             if found:
                 pending.append((after, found, names))
         if not pending:
@@ -125,14 +153,14 @@ class SubscriptionFeed:
         befores: dict[str, Entity] = {}
         if not new:  # the stored rows still hold the previous state
             befores = await tx.get_entities([after["id"] for after, _, _ in pending])
-        batch = _Batch(now)
+        batch = NotificationBatch(now)
         for after, found, names in pending:
             before = befores.get(after["id"])
             events = attribute_events(before, after, None if before is None else names)
             for c in found:
                 if matches(c, before, after, events, now=now):
                     batch.add(c, before, after, events)
-        await self._enqueue(tx, batch)
+        await self.enqueue(tx, batch)
 
     async def record_deleted(self, tx: Any, entity_ids: Sequence[str]) -> None:
         """Hook for entity deletions: call before ``tx.delete_entities(entity_ids)``."""
@@ -142,17 +170,47 @@ class SubscriptionFeed:
         if not index.count:
             return
         now = time.time()
-        batch = _Batch(now)
+        batch = NotificationBatch(now)
         for before in (await tx.get_entities(entity_ids)).values():
-            found = candidates(
-                index.by_type, index.by_attr, index.general, before["type"], before["attrs"]
-            )
+            found = index.changes.candidates(before["type"], before["attrs"])
             for c in found:
                 if matches(c, before, None, {}, now=now):
                     batch.add(c, before, None, {})
-        await self._enqueue(tx, batch)
+        await self.enqueue(tx, batch)
 
-    async def _enqueue(self, tx: Any, batch: _Batch) -> None:
+    async def temporal_candidates(
+        self, tenant: str, entity: TemporalEntityRow, attrs: Iterable[str] | None
+    ) -> list[CompiledSubscription]:
+        """Live opted-in subscriptions whose entity selectors and scopeQ take ``entity``, for
+        a temporal write touching ``attrs`` (None: all of them, a temporal entity deletion).
+
+        Call before the write's transaction: the caller reads what these need, then gives
+        the change to :meth:`temporal_batch`. With no opted-in subscription in the tenant,
+        the version read here is all a temporal write pays.
+        """
+        async with self.store.read() as conn:
+            index = await self.index(conn, tenant)
+        temporal = index.temporal
+        if not temporal.every:
+            return []
+        found = temporal.every if attrs is None else temporal.candidates(entity.types, attrs)
+        now = time.time()
+        subject = {"id": entity.entity_id, "type": entity.types, "scope": entity.scopes}
+        return [c for c in found if c.live(now) and c.selects_entity(subject)]
+
+    def temporal_batch(
+        self, found: Sequence[CompiledSubscription], change: TemporalChange
+    ) -> NotificationBatch | None:
+        """The temporal notifications of ``change`` for the ``found`` candidates, rendered;
+        None when none matches. Queue them with :meth:`enqueue` in the write's transaction."""
+        batch = NotificationBatch(time.time(), temporal=True)
+        for c in found:
+            if temporal_matches(c, change, now=batch.now):
+                batch.put(c, temporal_notification_entity(c, change, now_text=batch.now_text))
+        return batch if batch.data else None
+
+    async def enqueue(self, tx: Any, batch: NotificationBatch) -> None:
+        """Queue ``batch`` in the outbox inside ``tx``: they commit (or roll back) together."""
         if not batch.data:
             return
         throttled = [
@@ -164,18 +222,26 @@ class SubscriptionFeed:
             else {}
         )
         rows = [
-            outbox_row(c, batch.data[sub_id], now_text=batch.now_text, send_at=slots.get(sub_id, 0))
+            outbox_row(
+                c,
+                batch.data[sub_id],
+                now_text=batch.now_text,
+                send_at=slots.get(sub_id, 0),
+                temporal=batch.temporal,
+            )
             for sub_id, c in batch.subs.items()
         ]
         await self.store.enqueue_notifications(tx.conn, rows)
 
 
-class _Batch:
-    """Notification data per subscription for one transaction (one notification each)."""
+class NotificationBatch:
+    """Notification data per subscription for one transaction (one notification each);
+    ``temporal``: notifications of a temporal write (marked ``"temporal": true``)."""
 
-    def __init__(self, now: float):
+    def __init__(self, now: float, *, temporal: bool = False):
         self.now = now
         self.now_text = now_iso()
+        self.temporal = temporal
         self.subs: dict[str, CompiledSubscription] = {}
         self.data: dict[str, list[dict[str, Any]]] = {}
 
@@ -186,19 +252,26 @@ class _Batch:
         after: Entity | None,
         events: dict[str, str],
     ) -> None:
+        self.put(c, notification_entity(c, before, after, events, now_text=self.now_text))
+
+    def put(self, c: CompiledSubscription, item: dict[str, Any]) -> None:
         self.subs[c.id] = c
-        item = notification_entity(c, before, after, events, now_text=self.now_text)
         self.data.setdefault(c.id, []).append(item)
 
 
 def outbox_row(
-    c: CompiledSubscription, data: list[dict[str, Any]], *, now_text: str, send_at: float
+    c: CompiledSubscription,
+    data: list[dict[str, Any]],
+    *,
+    now_text: str,
+    send_at: float,
+    temporal: bool = False,
 ) -> tuple[str, str, str, dict[str, Any], float]:
     """The outbox row for one Notification: the body is final, the worker only sends it."""
     endpoint = dict(c.sub["notification"]["endpoint"])
     explicit = c.sub.get("jsonldContext")
     endpoint["link"] = explicit or context_url(c.sub.get("context"))
-    body = build_notification(c.id, data, now_text=now_text)
+    body = build_notification(c.id, data, now_text=now_text, temporal=temporal)
     accept = endpoint.get("accept", "application/json")
     if accept == "application/ld+json":
         body["@context"] = explicit or c.sub.get("context") or endpoint["link"]

@@ -4,14 +4,25 @@ Clauses 5.8.6 (notification behaviour), 5.3.1 (Notification), 5.2.12 (notificati
 4.9 / 4.10 / 4.19 (q, geoQ, scopeQ on the changed entity). A subscription is compiled once
 (trees parsed, patterns compiled) when a worker loads it; matching a change is then a few
 set operations and, only for candidates, the q / geo / scope tests.
+
+Temporal changes (a smartseoul extension; docs/hub.md, "Subscriptions on temporal changes")
+------------------------------------------------------------------------------------------
+A subscription with ``"temporalChanges": true`` is also notified of temporal provision
+writes (clauses 5.6.11 to 5.6.16), each a :class:`TemporalChange`. Selectors and scopeQ test
+the temporal entity, watchedAttributes the attributes touched, q and geoQ the instances the
+write concerns (written, or deleted as they were; a term holds when any of them satisfies
+it), notificationTrigger the events of the change. ``data`` is the temporal representation
+(clauses 4.5.7 to 4.5.9) of just what the write added or changed, deletions as clause 4.5.7
+records them (``urn:ngsi-ld:null``); the Notification carries ``"temporal": true``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from smartseoul.hub.entities import NGSI_NULL, VALUE_KEY, parse_time
@@ -20,7 +31,10 @@ from smartseoul.hub.jsonld import Context
 from smartseoul.hub.query import compile_pattern, matches_q, parse_q
 from smartseoul.hub.render import RenderOptions, render_entity
 from smartseoul.hub.selection import matches_scope, matches_types, parse_scope_q, parse_type_expr
+from smartseoul.hub.store.base import HistoryRow, TemporalEntityRow
 from smartseoul.hub.subscriptions import DEFAULT_TRIGGERS
+from smartseoul.hub.temporal import NORMALIZED, SCOPE, TEMPORAL_VALUES, TemporalQuerySpec
+from smartseoul.hub.temporal_render import render_temporal_entity
 
 Entity = dict[str, Any]
 ATTRIBUTE_TRIGGERS = ("attributeCreated", "attributeUpdated", "attributeDeleted")
@@ -68,6 +82,7 @@ class CompiledSubscription:
     expires_at: float | None
     render: RenderOptions
     show_changes: bool
+    temporal: bool  # temporalChanges: also notified of temporal provision writes
 
     @property
     def id(self) -> str:
@@ -87,11 +102,15 @@ class CompiledSubscription:
 
     def selects(self, entity: Entity) -> bool:
         """Entity selectors, q, geoQ and scopeQ (clause 5.8.6) on one stored entity."""
-        if self.selectors and not any(s.matches(entity) for s in self.selectors):
+        if not self.selects_entity(entity):
             return False
         if self.q is not None and not matches_q(entity, self.q):
             return False
-        if self.geo is not None and not self.geo.matches(entity):
+        return self.geo is None or self.geo.matches(entity)
+
+    def selects_entity(self, entity: Entity) -> bool:
+        """Entity selectors and scopeQ only: what needs no attribute."""
+        if self.selectors and not any(s.matches(entity) for s in self.selectors):
             return False
         return self.scope is None or matches_scope(entity.get("scope", ()), self.scope)
 
@@ -148,6 +167,7 @@ def compile_subscription(
             datasets=frozenset(sub["datasetId"]) if "datasetId" in sub else None,
         ),
         show_changes=bool(note.get("showChanges")),
+        temporal=bool(sub.get("temporalChanges")),
     )
 
 
@@ -296,16 +316,20 @@ def _with_previous(
 
 
 def build_notification(
-    subscription_id: str, data: list[dict[str, Any]], *, now_text: str
+    subscription_id: str, data: list[dict[str, Any]], *, now_text: str, temporal: bool = False
 ) -> dict[str, Any]:
-    """Clause 5.3.1: a Notification."""
-    return {
+    """Clause 5.3.1: a Notification; ``temporal`` marks one of temporal changes with the
+    member ``"temporal": true`` (a smartseoul extension), absent from the others."""
+    out: dict[str, Any] = {
         "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
         "type": "Notification",
         "subscriptionId": subscription_id,
         "notifiedAt": now_text,
-        "data": data,
     }
+    if temporal:
+        out["temporal"] = True
+    out["data"] = data
+    return out
 
 
 def candidates(
@@ -330,3 +354,145 @@ def candidates(
     for c in general:
         seen.setdefault(c.id, c)
     return list(seen.values())
+
+
+# -- temporal changes (module docstring) ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class TemporalChange:
+    """What one temporal provision write did to one temporal entity.
+
+    ``entity`` is the temporal entity after the write (before it, for a deletion); ``at``
+    the write's time. ``written`` holds the history rows appended or, for a modification,
+    the replacing row; ``deleted`` the rows deleted, as they were. ``events`` maps each
+    touched attribute to attributeCreated, attributeUpdated or attributeDeleted.
+    ``whole_attribute``: ``deleted`` is every instance of the deleted attribute (shown as
+    one null instance per datasetId). ``previous`` maps instanceIds to the rows a
+    modification or deletion replaced (showChanges). ``scope_written``: the write set the
+    scope as plain strings (shown as a scope instance).
+    """
+
+    entity: TemporalEntityRow
+    at: float
+    written: list[HistoryRow] = field(default_factory=list)
+    deleted: list[HistoryRow] = field(default_factory=list)
+    events: dict[str, str] = field(default_factory=dict)
+    created: bool = False
+    entity_deleted: bool = False
+    whole_attribute: bool = False
+    previous: dict[str, HistoryRow] = field(default_factory=dict)
+    scope_written: bool = False
+    subject: Entity = field(init=False)  # what selectors, q, geoQ and scopeQ are tested on
+
+    def __post_init__(self) -> None:
+        attrs: dict[str, list[dict[str, Any]]] = {}
+        for row in self.written or self.deleted:
+            if not row.deleted:
+                attrs.setdefault(row.attr, []).append(row.data)
+        self.subject = {
+            "id": self.entity.entity_id,
+            "type": self.entity.types,
+            "scope": self.entity.scopes,
+            "attrs": attrs,
+        }
+
+
+def temporal_matches(compiled: CompiledSubscription, change: TemporalChange, *, now: float) -> bool:
+    """Whether a temporal write triggers a notification of an opted-in subscription.
+
+    The rules of :func:`matches`, on the instances the write concerns (module docstring).
+    """
+    if not compiled.temporal:
+        return False
+    before = None if change.created else change.subject
+    after = None if change.entity_deleted else change.subject
+    return matches(compiled, before, after, change.events, now=now)
+
+
+def temporal_notification_entity(
+    compiled: CompiledSubscription, change: TemporalChange, *, now_text: str
+) -> dict[str, Any]:
+    """One entity of a temporal Notification's data: the temporal representation of what
+    the write added, changed or deleted, in the subscription's format (module docstring)."""
+    opts = compiled.render
+    compact = compiled.context.compact
+    spec = TemporalQuerySpec(
+        mode=NORMALIZED if opts.format == "normalized" else TEMPORAL_VALUES,
+        sys_attrs=opts.sys_attrs,
+    )
+    shown = dataclasses.replace(change.entity, scopes=[])
+    if change.entity_deleted:
+        out = render_temporal_entity(shown, [], compact=compact, spec=spec)
+        out["deletedAt"] = now_text
+        return out
+    if change.scope_written:
+        shown.scopes = change.entity.scopes
+    rows = change.written or _deletion_rows(change, now_text)
+    rows = [row for row in rows if _kept(row, opts)]
+    out = render_temporal_entity(shown, rows, compact=compact, spec=spec, lang=opts.lang)
+    if compiled.show_changes and spec.mode == NORMALIZED and change.previous:
+        _add_previous(out, change.previous)
+    return out
+
+
+def _kept(row: HistoryRow, opts: RenderOptions) -> bool:
+    """notification.attributes / omit and the subscription's datasetId, as entities have them."""
+    if row.attr != SCOPE:
+        if opts.attrs is not None and row.attr not in opts.attrs:
+            return False
+        if opts.omit is not None and row.attr in opts.omit:
+            return False
+    return opts.datasets is None or (row.dataset_id or "@none") in opts.datasets
+
+
+def _deletion_rows(change: TemporalChange, now_text: str) -> list[HistoryRow]:
+    """The deleted instances as clause 4.5.7 records a deletion: urn:ngsi-ld:null, deletedAt.
+
+    A deleted instance keeps its instanceId and observedAt; a deleted attribute gives one
+    instance per datasetId, of the kind of its last row, with neither.
+    """
+    if not change.whole_attribute:
+        return [_null_row(row, change.at, now_text, keep=True) for row in change.deleted]
+    last: dict[tuple[str, str], HistoryRow] = {}
+    for row in change.deleted:
+        last[(row.attr, row.dataset_id)] = row
+    return [_null_row(row, change.at, now_text, keep=False) for row in last.values()]
+
+
+def _null_row(row: HistoryRow, at: float, now_text: str, *, keep: bool) -> HistoryRow:
+    kind = row.data.get("type", "Property")
+    data: dict[str, Any] = {"type": kind}
+    data[VALUE_KEY.get(kind, "value")] = (
+        {"@none": NGSI_NULL} if kind == "LanguageProperty" else NGSI_NULL
+    )
+    if row.dataset_id:
+        data["datasetId"] = row.dataset_id
+    if keep and "observedAt" in row.data:
+        data["observedAt"] = row.data["observedAt"]
+    data["deletedAt"] = now_text
+    return HistoryRow(
+        entity_id=row.entity_id,
+        attr=row.attr,
+        instance_id=row.instance_id if keep else "",
+        dataset_id=row.dataset_id,
+        observed_at=row.observed_at if keep else None,
+        modified_at=at,
+        data=data,
+        deleted=True,
+    )
+
+
+def _add_previous(out: dict[str, Any], previous: dict[str, HistoryRow]) -> None:
+    """showChanges: previousValue / previousObject / ... of each replaced or deleted instance."""
+    for instances in out.values():
+        if not isinstance(instances, list):
+            continue
+        for item in instances:
+            old = previous.get(str(item.get("instanceId"))) if isinstance(item, dict) else None
+            if old is None:
+                continue
+            kind = old.data.get("type", "Property")
+            key = VALUE_KEY.get(kind, "value")
+            if key in old.data:
+                item[PREVIOUS_KEY.get(kind, "previousValue")] = old.data[key]

@@ -17,6 +17,7 @@ Names are expanded once, at write time, so matching never touches a @context::
       "geoQ": {"georel", "geometry", "coordinates", "geoproperty": "<IRI>"},
       "timeInterval": 60, "throttling": 5, "expiresAt": "...", "isActive": true,
       "lang": "ko", "datasetId": [...], "subscriptionName": ..., "description": ...,
+      "temporalChanges": true,  # smartseoul extension, see hub.subscription_match
       "notification": {"attributes": [IRIs], "format": "normalized", "sysAttrs": false,
                        "showChanges": false, "endpoint": {"uri", "accept", ...}},
       "jsonldContext": "<URL>",  # only when given; else notifications use "context"
@@ -73,7 +74,7 @@ INPUT_MEMBERS = frozenset(
         "notificationTrigger", "q", "geoQ", "scopeQ", "timeInterval", "throttling",
         "expiresAt", "isActive", "lang", "datasetId", "notification", "jsonldContext",
         "@context", "csf", "temporalQ", "localOnly", "expandValues", "jsonKeys",
-        "splitEntities", "ngsildConformance",
+        "splitEntities", "ngsildConformance", "temporalChanges",
     }
 )  # fmt: skip
 READ_ONLY = frozenset({"status", "createdAt", "modifiedAt"})
@@ -212,7 +213,7 @@ def _members(body: dict[str, Any], expand: Expand, *, now: float) -> dict[str, A
             if parse_time(value, field="expiresAt").timestamp() <= now:
                 raise BadRequestData("expiresAt is in the past (clause 5.8.1.4)")
             out[member] = value
-        elif member in ("isActive", "localOnly", "splitEntities"):
+        elif member in ("isActive", "localOnly", "splitEntities", "temporalChanges"):
             if not isinstance(value, bool):
                 raise BadRequestData(f"{member} must be true or false")
             out[member] = value
@@ -385,6 +386,13 @@ def _check_whole(sub: dict[str, Any], expand: Expand) -> None:
             raise BadRequestData("timeInterval needs entities (clause 5.2.12)")
     if "q" in sub:
         parse_q(sub["q"], expand)
+    if sub.get("temporalChanges"):
+        if "timeInterval" in sub:
+            raise BadRequestData("temporalChanges and timeInterval cannot both be present")
+        if sub["notification"]["endpoint"]["accept"] == "application/geo+json":
+            raise BadRequestData(
+                "temporalChanges: temporal notifications cannot be sent as application/geo+json"
+            )
 
 
 def status_of(sub: dict[str, Any], now: float) -> str:

@@ -4,14 +4,21 @@ A mixin of ``hub.broker.Broker``. The temporal rules (query parameters, bodies, 
 temporal entities) live in ``hub.temporal``; this module reads and writes the history
 with them, one store transaction per write.
 
-Temporal writes change history only, never the current entities, so they queue no
-notifications: subscriptions (clause 5.8) watch entities.
+Temporal writes change history only, never the current entities, so subscriptions
+(clause 5.8), which watch entities, are not notified of them, except those that opt in
+with ``"temporalChanges": true`` (a smartseoul extension, rules in
+``hub.subscription_match``). Before its transaction a write asks the subscription feed for
+the opted-in subscriptions that may concern it (one version read when there are none),
+reads only what those need (which attributes had instances, the instances a deletion
+removes), and queues their notifications in the outbox inside its own transaction, ahead
+of the write: both commit together or neither does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +27,18 @@ from smartseoul.hub.entities import check_entity_id, check_name, is_uri, normali
 from smartseoul.hub.entity_ops import EntityOperations
 from smartseoul.hub.errors import BadRequestData, ResourceNotFound
 from smartseoul.hub.query import matches_q
-from smartseoul.hub.store.base import EntityQuery, HistoryQuery, HistoryRow, TemporalEntityRow
+from smartseoul.hub.store.base import (
+    EntityQuery,
+    HistoryQuery,
+    HistoryRow,
+    TemporalEntityRow,
+    Tx,
+)
+from smartseoul.hub.subscription_feed import NotificationBatch
+from smartseoul.hub.subscription_match import CompiledSubscription, TemporalChange
 from smartseoul.hub.temporal import (
     AGGREGATED_VALUES,
+    SCOPE,
     StoreAggregation,
     TemporalFragment,
     TemporalQuerySpec,
@@ -226,6 +242,43 @@ class TemporalOperations(EntityOperations):
         return result
 
     # -- provision (clauses 5.6.11 to 5.6.16) ------------------------------------------
+    async def _watchers(
+        self, tenant: str, entity: TemporalEntityRow, attrs: Collection[str] | None
+    ) -> list[CompiledSubscription]:
+        """Opted-in subscriptions a temporal write may concern (``SubscriptionFeed``)."""
+        if self.feed is None:
+            return []
+        found: list[CompiledSubscription] = await self.feed.temporal_candidates(
+            tenant, entity, attrs
+        )
+        return found
+
+    async def _queue(self, tx: Tx, batch: NotificationBatch | None) -> None:
+        """Queue notifications rendered before the transaction, first thing inside it: the
+        write's failure (or finding nothing to delete) rolls them back with it."""
+        if batch is not None:
+            await self.feed.enqueue(tx, batch)
+
+    async def _append_events(
+        self,
+        tenant: str,
+        entity_id: str,
+        names: Collection[str],
+        existing: TemporalEntityRow | None,
+        found: list[CompiledSubscription],
+    ) -> dict[str, str]:
+        """attributeCreated for attributes with no live instance before the write, else
+        attributeUpdated. History is read only for a subscription that tells them apart."""
+        if existing is None:
+            return dict.fromkeys(names, "attributeCreated")
+        if not any(
+            ("attributeCreated" in c.triggers) != ("attributeUpdated" in c.triggers) for c in found
+        ):
+            return dict.fromkeys(names, "attributeUpdated")  # either would match the same
+        rows = await self.store.query_history(tenant, HistoryQuery([entity_id], list(names)))
+        had = {row.attr for row in rows}
+        return {n: "attributeUpdated" if n in had else "attributeCreated" for n in names}
+
     async def _add_history(
         self,
         tenant: str,
@@ -234,11 +287,25 @@ class TemporalOperations(EntityOperations):
         existing: TemporalEntityRow | None,
         now: float,
     ) -> None:
-        async with self.store.transaction(tenant) as tx:
-            await tx.append_history(history_rows(entity_id, fragment.attrs, now))
-            await tx.upsert_temporal_entities(
-                [merge_temporal_entity(existing, fragment, entity_id, now)]
+        rows = history_rows(entity_id, fragment.attrs, now)
+        entity = merge_temporal_entity(existing, fragment, entity_id, now)
+        found = await self._watchers(tenant, entity, fragment.attrs)
+        batch: NotificationBatch | None = None
+        if found:
+            events = await self._append_events(tenant, entity_id, fragment.attrs, existing, found)
+            change = TemporalChange(
+                entity,
+                now,
+                written=rows,
+                events=events,
+                created=existing is None,
+                scope_written=fragment.scopes is not None and SCOPE not in fragment.attrs,
             )
+            batch = self.feed.temporal_batch(found, change)
+        async with self.store.transaction(tenant) as tx:
+            await self._queue(tx, batch)
+            await tx.append_history(rows)
+            await tx.upsert_temporal_entities([entity])
 
     async def upsert_temporal_entity(
         self, tenant: str, body: Any, expand: Expand
@@ -264,8 +331,18 @@ class TemporalOperations(EntityOperations):
 
     async def delete_temporal_entity(self, tenant: str, entity_id: str) -> None:
         """Clause 5.6.16."""
+        now, _ = _clock()
         entity = await self._temporal_entity(tenant, entity_id)
+        found = await self._watchers(tenant, entity, None)
+        batch: NotificationBatch | None = None
+        if found:
+            rows: list[HistoryRow] = []
+            if any(c.watched is not None or c.q is not None or c.geo is not None for c in found):
+                rows = await self.store.query_history(tenant, HistoryQuery([entity.entity_id]))
+            change = TemporalChange(entity, now, deleted=rows, entity_deleted=True)
+            batch = self.feed.temporal_batch(found, change)
         async with self.store.transaction(tenant) as tx:
+            await self._queue(tx, batch)
             await tx.delete_history(entity.entity_id)
 
     async def delete_temporal_attr(
@@ -279,18 +356,36 @@ class TemporalOperations(EntityOperations):
         delete_all: bool = False,
     ) -> None:
         """Clause 5.6.13: the instances of one datasetId (default: the default ones), or all."""
+        now, _ = _clock()
         entity = await self._temporal_entity(tenant, entity_id)
         name = _attr_name(attr, expand)
+        found = await self._watchers(tenant, entity, [name])
+        batch: NotificationBatch | None = None
+        if found:
+            rows = await self.store.query_history(
+                tenant, HistoryQuery([entity.entity_id], [name], include_deleted=True)
+            )
+            if not delete_all:
+                rows = [row for row in rows if row.dataset_id == (dataset_id or "")]
+            change = TemporalChange(
+                entity,
+                now,
+                deleted=rows,
+                events={name: "attributeDeleted"},
+                whole_attribute=True,
+            )
+            batch = self.feed.temporal_batch(found, change) if rows else None
         async with self.store.transaction(tenant) as tx:
+            await self._queue(tx, batch)
             deleted = await tx.delete_history(
                 entity.entity_id, attr=name, dataset_id=dataset_id, all_datasets=delete_all
             )
-        if not deleted:
-            raise ResourceNotFound(
-                f"No instance of {attr} (datasetId {dataset_id}) "
-                f"in the temporal evolution of {entity.entity_id}",
-                instance=entity.entity_id,
-            )
+            if not deleted:  # inside the transaction: its notifications roll back with it
+                raise ResourceNotFound(
+                    f"No instance of {attr} (datasetId {dataset_id}) "
+                    f"in the temporal evolution of {entity.entity_id}",
+                    instance=entity.entity_id,
+                )
 
     async def modify_temporal_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str, body: Any, expand: Expand
@@ -306,25 +401,51 @@ class TemporalOperations(EntityOperations):
             raise ResourceNotFound(
                 f"No instance {instance_id} in {name} of {entity.entity_id}", instance=instance_id
             )
+        row = replace_history_instance(old, instance, now=now)
         touched = TemporalFragment(None, [], None, {})
-        async with self.store.transaction(tenant) as tx:
-            row = replace_history_instance(old, instance, now=now)
-            await tx.update_history_instance(entity.entity_id, name, instance_id, row)
-            await tx.upsert_temporal_entities(
-                [merge_temporal_entity(entity, touched, entity.entity_id, now)]
+        after = merge_temporal_entity(entity, touched, entity.entity_id, now)
+        found = await self._watchers(tenant, after, [name])
+        batch: NotificationBatch | None = None
+        if found:
+            change = TemporalChange(
+                after,
+                now,
+                written=[row],
+                events={name: "attributeUpdated"},
+                previous={instance_id: old},
             )
+            batch = self.feed.temporal_batch(found, change)
+        async with self.store.transaction(tenant) as tx:
+            await self._queue(tx, batch)
+            await tx.update_history_instance(entity.entity_id, name, instance_id, row)
+            await tx.upsert_temporal_entities([after])
 
     async def delete_temporal_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str, expand: Expand
     ) -> None:
         """Clause 5.6.15."""
+        now, _ = _clock()
         _check_instance_id(instance_id)
         name = _attr_name(attr, expand)
         entity = await self._temporal_entity(tenant, entity_id)
+        found = await self._watchers(tenant, entity, [name])
+        batch: NotificationBatch | None = None
+        if found:
+            old = await self.store.get_history_instance(tenant, entity.entity_id, name, instance_id)
+            if old is not None:
+                change = TemporalChange(
+                    entity,
+                    now,
+                    deleted=[old],
+                    events={name: "attributeDeleted"},
+                    previous={instance_id: old},
+                )
+                batch = self.feed.temporal_batch(found, change)
         async with self.store.transaction(tenant) as tx:
+            await self._queue(tx, batch)
             deleted = await tx.delete_history(entity.entity_id, attr=name, instance_id=instance_id)
-        if not deleted:
-            raise ResourceNotFound(
-                f"No instance {instance_id} of {attr} in {entity.entity_id}",
-                instance=instance_id,
-            )
+            if not deleted:  # inside the transaction: its notifications roll back with it
+                raise ResourceNotFound(
+                    f"No instance {instance_id} of {attr} in {entity.entity_id}",
+                    instance=instance_id,
+                )
