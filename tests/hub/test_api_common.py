@@ -7,10 +7,12 @@ errors (5.5.2, 5.5.3, 6.3.2, 6.3.3), tenants (4.14, 5.5.10, 6.3.14).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from conftest import problem
@@ -337,3 +339,24 @@ def test_nonexistent_tenant_is_404(hub, method, path, params, body):
     response = hub.http.request(method, path, params=params, json=body, headers=headers)
     problem(response, 404, "NonexistentTenant")
     assert response.headers["ngsild-tenant"] == "atlantis"
+
+
+def test_health_is_cheap_and_metrics_count_the_store(hub):
+    """/health answers without counting; /metrics gives the store sizes (counted at most
+    every STATS_EVERY seconds, so a second scrape right after shows the same counts)."""
+    body = {"id": "urn:ngsi-ld:Thing:m1", "type": "Thing", "n": {"type": "Property", "value": 1}}
+    assert hub.http.post("/entities", json=body).status_code == 201
+    health = httpx.get(hub.base + "/health").json()
+    assert health == {"status": "ok", "version": health["version"], "backend": hub.backend}
+
+    def sizes() -> dict[str, float]:
+        text = httpx.get(hub.base + "/metrics").text
+        return {
+            m[1]: float(m[2])
+            for m in re.finditer(r'^smartseoul_store_rows\{table="(\w+)"\} (\S+)$', text, re.M)
+        }
+
+    assert sizes() == {"entities": 1.0, "history_rows": 1.0, "tenants": 1.0}
+    body["id"] = "urn:ngsi-ld:Thing:m2"
+    assert hub.http.post("/entities", json=body).status_code == 201
+    assert sizes()["entities"] == 1.0  # the cached count

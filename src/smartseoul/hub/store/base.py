@@ -272,5 +272,9 @@ class Store(Protocol):
 
     async def delete_context(self, context_id: str) -> bool: ...
 
+    async def ping(self) -> None:
+        """Raise if the store cannot answer a trivial query (the health probe)."""
+
     async def stats(self) -> dict[str, int]:
-        """Sizes for /metrics: entities, history rows, tenants."""
+        """Sizes for /metrics: entities, history rows, tenants (exact counts: they read
+        whole indexes, so callers cache them; SQLite counts off the event loop)."""

@@ -810,9 +810,16 @@ class SqlStore(SubscriptionStoreMixin, ABC):
             "hits": r[6],
         }
 
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.fetchall("SELECT 1")
+
+    STATS_SQL = (
+        "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM history), "
+        "(SELECT count(*) FROM tenants)"
+    )
+
     async def stats(self) -> dict[str, int]:
         async with self.read() as conn:
-            entities = (await conn.fetchall("SELECT count(*) FROM entities"))[0][0]
-            history = (await conn.fetchall("SELECT count(*) FROM history"))[0][0]
-            tenants = (await conn.fetchall("SELECT count(*) FROM tenants"))[0][0]
+            ((entities, history, tenants),) = await conn.fetchall(self.STATS_SQL)
         return {"entities": entities, "history_rows": history, "tenants": tenants + 1}
