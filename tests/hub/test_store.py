@@ -328,3 +328,25 @@ def test_index_rows_follow_every_kind_of_update(backend, store, run):
         assert rows == []  # no GeoProperty left: its entry left the geometry index
 
     run(main())
+
+
+def test_live_attributes(store, run):
+    """Attributes with a live (not deleted) instance in an entity's history."""
+
+    def row(attr: str, k: int, *, deleted: bool = False) -> HistoryRow:
+        return HistoryRow(
+            entity_id="urn:ngsi-ld:Sensor:0001", attr=V + attr, instance_id=f"urn:i:{attr}{k}",
+            dataset_id="", observed_at=1_000.0 + k, modified_at=2_000.0 + k,
+            data={"type": "Property", "value": k}, num=float(k), deleted=deleted,
+        )  # fmt: skip
+
+    async def write() -> None:
+        async with store.transaction("") as tx:
+            await tx.append_history(
+                [row("a", 1), row("a", 2), row("b", 1, deleted=True), row("c", 1)]
+            )
+
+    run(write())
+    names = [V + "a", V + "b", V + "c", V + "d"]
+    assert run(store.live_attributes("", "urn:ngsi-ld:Sensor:0001", names)) == {V + "a", V + "c"}
+    assert run(store.live_attributes("", "urn:ngsi-ld:Sensor:0002", names)) == set()

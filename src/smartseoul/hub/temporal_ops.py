@@ -275,8 +275,7 @@ class TemporalOperations(EntityOperations):
             ("attributeCreated" in c.triggers) != ("attributeUpdated" in c.triggers) for c in found
         ):
             return dict.fromkeys(names, "attributeUpdated")  # either would match the same
-        rows = await self.store.query_history(tenant, HistoryQuery([entity_id], list(names)))
-        had = {row.attr for row in rows}
+        had = await self.store.live_attributes(tenant, entity_id, list(names))
         return {n: "attributeUpdated" if n in had else "attributeCreated" for n in names}
 
     async def _add_history(

@@ -228,6 +228,13 @@ class Store(Protocol):
 
     async def query_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]: ...
 
+    async def live_attributes(
+        self, tenant: str, entity_id: str, attrs: Sequence[str]
+    ) -> set[str]:
+        """Those of ``attrs`` with at least one instance in the entity's history that is not
+        a deletion (one index probe each, however long the history)."""
+        ...
+
     async def get_history_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str
     ) -> HistoryRow | None:

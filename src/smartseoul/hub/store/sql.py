@@ -683,6 +683,20 @@ class SqlStore(SubscriptionStoreMixin, ABC):
                 s.kind = loads(data).get("type", "Property")
         return list(series.values()), periods
 
+    async def live_attributes(
+        self, tenant: str, entity_id: str, attrs: Sequence[str]
+    ) -> set[str]:
+        found: set[str] = set()
+        async with self.read() as conn:
+            for attr in dict.fromkeys(attrs):
+                if await conn.fetchall(
+                    "SELECT 1 FROM history WHERE tenant=? AND entity_id=? AND attr=? "
+                    "AND NOT deleted LIMIT 1",
+                    [tenant, entity_id, attr],
+                ):
+                    found.add(attr)
+        return found
+
     async def get_history_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str
     ) -> HistoryRow | None:
