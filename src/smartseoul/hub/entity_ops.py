@@ -35,6 +35,7 @@ from smartseoul.hub.entities import (
     now_iso,
 )
 from smartseoul.hub.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from smartseoul.hub.ordering import sort_entities
 from smartseoul.hub.store.base import EntityQuery, Store, TemporalEntityRow, Tx
 
 
@@ -412,4 +413,10 @@ class EntityOperations:
         self, tenant: str, query: EntityQuery
     ) -> tuple[list[dict[str, Any]], int | None]:
         await self._require_tenant(tenant)
-        return await self.store.query_entities(tenant, query)
+        if query.ordering is None:
+            return await self.store.query_entities(tenant, query)
+        # Clause 4.23.3: every match is read and sorted, then paged.
+        matched = [entity async for entity in self.store.iter_entities(tenant, query)]
+        ordered = sort_entities(matched, query.ordering)
+        count = len(ordered) if query.count else None
+        return ordered[query.offset : query.offset + query.limit], count

@@ -503,6 +503,28 @@ def _unwrap(item: Any) -> Any:
     return item
 
 
+def parse_path(text: str, expand: Expand, *, what: str = "q") -> Path:
+    """An attribute path on its own (``attr.sub[key]``), written as in q (clause 4.9)."""
+    parser = _QParser(text, expand, frozenset())
+    parser.what = what
+    _, path = parser._path()
+    if parser.pos != len(text):
+        raise parser.error("expected an attribute path")
+    return path
+
+
+def path_scalars(instance: Any, path: Path) -> list[Any]:
+    """The scalars an attribute instance offers at ``path``: what a q term compares."""
+    element = instance
+    for name in path.sub:
+        if not isinstance(element, dict) or name not in element:
+            return []
+        element = element[name]
+    if path.member is not None:
+        return [element]
+    return list(_scalars(*_target(element, path.keys)))
+
+
 def target_scalars(instance: dict[str, Any]) -> list[Any]:
     """The scalars an attribute instance offers to a bare-name query term.
 

@@ -133,6 +133,7 @@ def build_query(
 ) -> EntityQuery:
     """The query parameters of clause 6.4.3.2 / 5.7.2 as an EntityQuery."""
     from smartseoul.hub.geo import parse_geoquery
+    from smartseoul.hub.ordering import parse_ordering
     from smartseoul.hub.query import parse_q
     from smartseoul.hub.selection import ANY_TYPE, parse_scope_q, parse_type_expr
 
@@ -164,6 +165,13 @@ def build_query(
         query.scope_q = parse_scope_q(value)
     if (attrs := get("attrs")) is not None:
         query.attrs = [call.expand(a) for a in _split(attrs) if a not in ENTITY_MEMBERS] or None
+    query.ordering = parse_ordering(
+        get("orderBy"), get("collation"), get("orderFrom"), get("orderGeometry"), call.expand
+    )
+    if query.ordering is not None and not local:
+        # Clause 5.7.2.4: ordering only where the query is limited to the local scope.
+        raise BadRequestData("orderBy needs local=true: ordering applies to local queries "
+                             "only (clause 5.7.2.4)")  # fmt: skip
     # Clause 5.7.2.4 (and 5.7.4.4, 5.6.21.4): type, attrs, q, a geoquery or local scope;
     # ids, idPattern or scopeQ alone are "too wide".
     if require_filter and not (query.types or query.attrs or query.q or query.geo or local):
@@ -275,6 +283,15 @@ async def post_query(request: Request) -> Response:
     for key in ("q", "scopeQ", "lang", "datasetId", "local", "expandValues"):
         if key in body:
             flat[key] = body[key]
+    if "ordering" in body:  # OrderingParams (clause 5.2.43)
+        ordering = body["ordering"]
+        if not isinstance(ordering, dict) or "orderBy" not in ordering:
+            raise BadRequestData("ordering must be an OrderingParams object with orderBy (5.2.43)")
+        flat["orderBy"] = ordering["orderBy"]
+        for member, param in (("collation", "collation"), ("coordinates", "orderFrom"),
+                              ("geometry", "orderGeometry")):  # fmt: skip
+            if member in ordering:
+                flat[param] = ordering[member]
     if "geoQ" in body:
         geo = body["geoQ"]
         if not isinstance(geo, dict):

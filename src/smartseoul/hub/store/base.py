@@ -106,6 +106,7 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    ordering: Any = None  # hub.ordering.Ordering: the broker sorts, stores ignore it
 
 
 @dataclass(slots=True)
