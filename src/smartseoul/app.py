@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -179,6 +181,17 @@ class Metrics:
             self.latency.labels(method).observe(time.perf_counter() - start)
 
 
+async def sweep_expired(broker: Broker, every: float) -> None:
+    """Remove expired entities and attributes every ``every`` seconds (clause 4.22)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            while await broker.expire(limit=500) == 500:  # a full page: look again at once
+                pass
+        except Exception:  # a failed sweep is logged; the next one tries again
+            log.exception("sweep for expired entities failed")
+
+
 _GC_SETTLED = False
 
 
@@ -221,10 +234,19 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         )
         # The IoT agent: device readings over HTTP (/iot) and, when configured, MQTT.
         app.state.iot_agent = await start_iot_agent(app, mqtt_url=settings.iot_mqtt_url or None)
+        sweeper = (
+            asyncio.create_task(sweep_expired(app.state.broker, settings.expiry_interval))
+            if settings.expiry_interval > 0
+            else None
+        )
         settle_garbage_collector()
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await app.state.iot_agent.stop()
             await app.state.notifier.stop()
             await app.state.resolver.close()

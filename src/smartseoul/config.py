@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         0, ge=0, description="Megabytes of the SQLite file read through a memory map "
         "(0: none; reads go through SQLite's own page cache)."
     )
+    expiry_interval: float = Field(
+        10.0, ge=0, description="Seconds between two sweeps for expired entities and "
+        "attributes (expiresAt, clause 4.22); 0: no sweeping."
+    )
     notify_timeout: float = Field(
         10.0, gt=0, description="Seconds a notification delivery may take at most (an "
         "endpoint's shorter `timeout`, in milliseconds, wins)."

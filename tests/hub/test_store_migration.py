@@ -40,6 +40,8 @@ DOWNGRADE_SQLITE = [
     "DROP TABLE attr_index_ids",
     "UPDATE geo_rtree SET name = (SELECT iri FROM attr_names WHERE id = name)",
     "DROP TABLE attr_names",
+    "DROP INDEX entities_expires",
+    "ALTER TABLE entities DROP COLUMN expires_at",
 ]
 DOWNGRADE_POSTGRES = [
     "ALTER TABLE attr_index ADD COLUMN name_text TEXT",
@@ -54,6 +56,7 @@ DOWNGRADE_POSTGRES = [
     "ALTER TABLE geo_index DROP COLUMN name",
     "ALTER TABLE geo_index RENAME COLUMN name_text TO name",
     "DROP TABLE attr_names",
+    "ALTER TABLE entities DROP COLUMN expires_at",
 ]
 
 
@@ -116,6 +119,7 @@ def test_first_layout_is_migrated(backend: str, tmp_path: Path) -> None:
             async with again.read() as conn:
                 rows = await conn.fetchall("SELECT count(*) FROM attr_names")
             assert rows[0][0] >= 5  # @type, @scope, temperature, status, location
+            assert await again.expiring(1e12) == []  # the expires_at column is back
             assert await answers(again) == before
             # and it keeps working: a new attribute gets an id, an update moves its row
             await Broker(again).append_attrs(

@@ -111,16 +111,19 @@ class BatchOperations(EntityOperations):
                                 change.remove(name, None, all_instances=True)
                         current["attrs"] = {}
                         current["type"] = entity["type"]
-                        if "scope" in entity:
-                            current["scope"] = entity["scope"]
-                        else:
-                            current.pop("scope", None)
+                        for member in ("scope", "expiresAt"):
+                            if member in entity:
+                                current[member] = entity[member]
+                            else:
+                                current.pop(member, None)
                     else:  # the update attributes behaviour of clause 5.6.2
                         for t in entity["type"]:
                             if t not in current["type"]:
                                 current["type"].append(t)
                         if "scope" in entity and "scope" in current:
                             current["scope"] = entity["scope"]
+                        if "expiresAt" in entity:
+                            current["expiresAt"] = entity["expiresAt"]
                     for name, instances in entity["attrs"].items():
                         for inst in instances:
                             change.put(name, inst, keep_created=mode != "replace")

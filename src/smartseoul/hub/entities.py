@@ -89,7 +89,7 @@ MEMBERS = frozenset(
 )
 SYSTEM_MEMBERS = ("createdAt", "modifiedAt", "deletedAt", "instanceId")
 ENTITY_MEMBERS = frozenset(
-    {"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"}
+    {"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt", "expiresAt"}
 )
 # The NGSI-LD Null for merge patch (clause 4.5.0 / 3.1).
 NGSI_NULL = "urn:ngsi-ld:null"
@@ -188,8 +188,16 @@ def normalize_entity(
         raise BadRequestData("The entity has no type")
     if "scope" in body:
         entity["scope"] = check_scopes(body["scope"])
+    if "expiresAt" in body:
+        entity["expiresAt"] = check_expiry(body["expiresAt"])
     entity["attrs"] = normalize_attrs(body, expand, now=now)
     return entity
+
+
+def check_expiry(value: Any) -> str:
+    """An ``expiresAt`` (clause 4.22): a DateTime, kept as written."""
+    parse_time(value, field="expiresAt")
+    return str(value)
 
 
 def normalize_attrs(
@@ -319,7 +327,9 @@ def normalize_instance(
             inst["unitCode"] = item
         elif member in ("objectType", "valueType"):
             inst[member] = _expand_objtype(item, expand)
-        elif member in ("expiresAt", "lang"):
+        elif member == "expiresAt":
+            inst[member] = check_expiry(item)
+        elif member == "lang":
             inst[member] = item
         elif member in MEMBERS or kind == "JsonProperty" and member == "json":
             continue

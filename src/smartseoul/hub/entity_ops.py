@@ -7,6 +7,7 @@ A failed request leaves nothing half-written.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from smartseoul.hub.entities import (
     NGSI_NULL,
     VALUE_KEY,
     check_entity_id,
+    check_expiry,
     check_name,
     check_scopes,
     epoch,
@@ -38,6 +40,7 @@ from smartseoul.hub.errors import AlreadyExists, BadRequestData, ResourceNotFoun
 from smartseoul.hub.ordering import sort_entities
 from smartseoul.hub.store.base import EntityQuery, Store, TemporalEntityRow, Tx
 
+log = logging.getLogger("smartseoul.hub")
 
 class EntityOperations:
     """Single-entity provision and consumption over one Store (any backend)."""
@@ -108,6 +111,49 @@ class EntityOperations:
             if not await tx.delete_entities([entity_id]):
                 raise ResourceNotFound(f"Entity {entity_id} was not found", instance=entity_id)
             await tx.mark_temporal_deleted([entity_id], now)
+
+    async def expire(self, now: float | None = None, *, limit: int = 500) -> int:
+        """Remove what has expired (clause 4.22): entities whose ``expiresAt`` has passed, and
+        attribute instances whose own has, as deletions (history rows, notifications).
+
+        Looks at ``limit`` entities at most and returns how many it looked at (a full page
+        means there may be more); called by the app's sweeper.
+        """
+        now = time.time() if now is None else now
+        due = await self.store.expiring(now, limit)
+        for tenant, entity_id in due:
+            try:
+                await self._expire_one(tenant, entity_id, now)
+            except Exception:  # one entity that fails must not hold the others back
+                log.exception("expiring %s (tenant %r) failed", entity_id, tenant)
+        return len(due)
+
+    async def _expire_one(self, tenant: str, entity_id: str, now: float) -> None:
+        now_text = now_iso()
+        async with self.store.transaction(tenant) as tx:
+            entity = await tx.get_entity(entity_id)
+            if entity is None:  # gone meanwhile (another worker's sweep, a delete)
+                return
+            if "expiresAt" in entity and epoch(entity["expiresAt"]) <= now:
+                if self.feed is not None:
+                    await self.feed.record_deleted(tx, [entity_id])
+                await tx.delete_entities([entity_id])
+                await tx.mark_temporal_deleted([entity_id], now)
+                return
+            change = Change(entity, now_text, now)
+            expired = [
+                (name, inst.get("datasetId"))
+                for name, instances in entity["attrs"].items()
+                for inst in instances
+                if "expiresAt" in inst and epoch(inst["expiresAt"]) <= now
+            ]
+            if not expired:  # moved later meanwhile: the row's expires_at is stale
+                await tx.replace_entities([entity])
+                return
+            for name, dataset_id in expired:
+                change.remove(name, dataset_id)
+            entity["modifiedAt"] = now_text
+            await self._save(tx, [change])
 
     async def _require_tenant(self, tenant: str) -> None:
         from smartseoul.hub.errors import NonexistentTenant
@@ -297,10 +343,11 @@ class EntityOperations:
                 for inst in instances:
                     change.put(name, inst, keep_created=False)
             old["type"] = fresh["type"]
-            if "scope" in fresh:
-                old["scope"] = fresh["scope"]
-            else:
-                old.pop("scope", None)
+            for member in ("scope", "expiresAt"):
+                if member in fresh:
+                    old[member] = fresh[member]
+                else:
+                    old.pop(member, None)
             old["modifiedAt"] = now_text
             await self._save(tx, [change])
 
@@ -381,6 +428,11 @@ class EntityOperations:
             for t in expand_types(fragment["type"], expand):
                 if t not in entity["type"]:
                     entity["type"].append(t)
+        if "expiresAt" in fragment:  # clause 4.22; a Null removes it (5.5.12)
+            if fragment["expiresAt"] in (None, NGSI_NULL):
+                entity.pop("expiresAt", None)
+            else:
+                entity["expiresAt"] = check_expiry(fragment["expiresAt"])
         if "scope" in fragment:
             if fragment["scope"] in (None, NGSI_NULL):
                 if scope == "replace":

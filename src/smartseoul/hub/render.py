@@ -41,6 +41,8 @@ def render_entity(entity: dict[str, Any], compact: Compact, opts: RenderOptions)
     if "scope" in entity and opts.keep_scope:
         scopes = entity["scope"]
         out["scope"] = scopes[0] if len(scopes) == 1 else scopes
+    if "expiresAt" in entity:  # clause 4.22: a system attribute the writer set
+        out["expiresAt"] = entity["expiresAt"]
     if opts.sys_attrs and opts.format != "simplified":
         out["createdAt"] = entity["createdAt"]
         out["modifiedAt"] = entity["modifiedAt"]

@@ -33,9 +33,11 @@ Tables (the same names in both backends)
 ----------------------------------------
 ``tenants(name, created_at)``
     Tenants that exist (clause 4.14); the default tenant is ``""``.
-``entities(pk, tenant, id, data, created_at, modified_at)``
+``entities(pk, tenant, id, data, created_at, modified_at, expires_at)``
     One row per entity; ``data`` is the stored form as JSON; ``pk`` gives the
-    stable query order. Unique on ``(tenant, id)``.
+    stable query order. Unique on ``(tenant, id)``. ``expires_at`` is the first moment
+    the entity or one of its attribute instances expires (``expiresAt``, clause 4.22),
+    indexed for the sweeper.
 ``attr_names(id, iri)``
     A small id per attribute IRI (``1`` is ``'@type'``, ``2`` is ``'@scope'``), given on
     first use inside the writing transaction; ids never change, so each process caches
@@ -240,6 +242,11 @@ class Store(Protocol):
         self, tenant: str, entity_id: str, attr: str, instance_id: str
     ) -> HistoryRow | None:
         """One attribute instance (deleted ones too), without reading the rest of its history."""
+
+    async def expiring(self, now: float, limit: int = 500) -> list[tuple[str, str]]:
+        """``(tenant, entity id)`` of entities with something expired at ``now`` (epoch
+        seconds): the entity or one of its attribute instances (clause 4.22), earliest first."""
+        ...
 
     async def changed_entities(self, tenant: str, since: float) -> list[tuple[str, float]]:
         """``(entity id, modifiedAt)`` of the entities written at or after ``since`` (epoch

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from smartseoul.hub.entities import epoch
 from smartseoul.hub.store.base import (
     Entity,
     EntityQuery,
@@ -89,6 +90,19 @@ class _Loaded:
     text: str
 
 
+def expiry(entity: Entity) -> float | None:
+    """The first moment something of the entity expires (clause 4.22): its own ``expiresAt``
+    or that of one of its attribute instances; ``entities.expires_at`` for the sweeper."""
+    times = [entity["expiresAt"]] if "expiresAt" in entity else []
+    times += [
+        inst["expiresAt"]
+        for instances in entity["attrs"].values()
+        for inst in instances
+        if "expiresAt" in inst
+    ]
+    return min(map(epoch, times)) if times else None
+
+
 def _rows(name: str, values: Sequence[str]) -> list[IndexRow]:
     return [(name, None, v) for v in values]
 
@@ -152,7 +166,10 @@ class SqlTx:
             return
         for e in entities:
             self._before.pop(e["id"], None)
-        rows = [(self.tenant, e["id"], dumps(e), e["createdAt"], e["modifiedAt"]) for e in entities]
+        rows = [
+            (self.tenant, e["id"], dumps(e), e["createdAt"], e["modifiedAt"], expiry(e))
+            for e in entities
+        ]
         pks = await self.store.insert_entity_rows(self.conn, rows)
         await self._write_indexes(list(zip(pks, entities, strict=True)))
 
@@ -163,14 +180,17 @@ class SqlTx:
         unknown = [e for e in entities if e["id"] not in self._before]
         if known:
             await self.conn.executemany(
-                "UPDATE entities SET data=?, modified_at=? WHERE pk=?",
-                [(dumps(e), e["modifiedAt"], self._before[e["id"]].pk) for e in known],
+                "UPDATE entities SET data=?, modified_at=?, expires_at=? WHERE pk=?",
+                [
+                    (dumps(e), e["modifiedAt"], expiry(e), self._before[e["id"]].pk)
+                    for e in known
+                ],
             )
             await self._reindex([(self._before.pop(e["id"]), e) for e in known])
         if unknown:
             await self.conn.executemany(
-                "UPDATE entities SET data=?, modified_at=? WHERE tenant=? AND id=?",
-                [(dumps(e), e["modifiedAt"], self.tenant, e["id"]) for e in unknown],
+                "UPDATE entities SET data=?, modified_at=?, expires_at=? WHERE tenant=? AND id=?",
+                [(dumps(e), e["modifiedAt"], expiry(e), self.tenant, e["id"]) for e in unknown],
             )
             pks = await self._pks([e["id"] for e in unknown])
             pairs = [(pks[e["id"]], e) for e in unknown]
@@ -423,7 +443,8 @@ class SqlStore(SubscriptionStoreMixin, ABC):
 
     @abstractmethod
     async def insert_entity_rows(self, conn: Conn, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Insert ``(tenant, id, data, created_at, modified_at)`` rows; their pks in order."""
+        """Insert ``(tenant, id, data, created_at, modified_at, expires_at)`` rows; their pks
+        in order."""
 
     @abstractmethod
     async def insert_geo_rows(self, conn: Conn, tenant: str, rows: list[tuple[Any, ...]]) -> None:
@@ -706,6 +727,15 @@ class SqlStore(SubscriptionStoreMixin, ABC):
                 [tenant, entity_id, attr, instance_id],
             )
         return _history_row(rows[0]) if rows else None
+
+    async def expiring(self, now: float, limit: int = 500) -> list[tuple[str, str]]:
+        async with self.read() as conn:
+            rows = await conn.fetchall(
+                "SELECT tenant, id FROM entities WHERE expires_at <= ? "
+                "ORDER BY expires_at LIMIT ?",
+                [now, limit],
+            )
+        return [(tenant, entity_id) for tenant, entity_id in rows]
 
     async def changed_entities(self, tenant: str, since: float) -> list[tuple[str, float]]:
         async with self.read() as conn:

@@ -34,7 +34,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at REAL);
 CREATE TABLE IF NOT EXISTS entities (
   pk INTEGER PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
-  created_at TEXT NOT NULL, modified_at TEXT NOT NULL, UNIQUE (tenant, id));
+  created_at TEXT NOT NULL, modified_at TEXT NOT NULL, expires_at REAL, UNIQUE (tenant, id));
+CREATE INDEX IF NOT EXISTS entities_expires ON entities (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS attr_names (id INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE);
 INSERT OR IGNORE INTO attr_names (id, iri) VALUES (1, '@type'), (2, '@scope');
 CREATE TABLE IF NOT EXISTS attr_index (
@@ -92,6 +93,13 @@ def _migrate_name_ids(db: sqlite3.Connection) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _add_expires_at(db: sqlite3.Connection) -> None:
+    """Give an entities table of an earlier layout its expires_at column (clause 4.22)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(entities)")}
+    if columns and "expires_at" not in columns:
+        db.execute("ALTER TABLE entities ADD COLUMN expires_at REAL")
 
 
 class _Conn:
@@ -177,6 +185,7 @@ class SqliteStore(SqlStore):
         db.execute("PRAGMA wal_autocheckpoint=0")
         db.execute("PRAGMA journal_size_limit=67108864")
         _migrate_name_ids(db)
+        _add_expires_at(db)
         db.executescript(SCHEMA + SCHEMA_SQLITE)
         register_sqlite_functions(db)
         self.db = db
@@ -277,7 +286,8 @@ class SqliteStore(SqlStore):
         pks = []
         for row in rows:
             cur = db.execute(
-                "INSERT INTO entities (tenant, id, data, created_at, modified_at) VALUES (?,?,?,?,?)",
+                "INSERT INTO entities (tenant, id, data, created_at, modified_at, expires_at) "
+                "VALUES (?,?,?,?,?,?)",
                 row,
             )
             pks.append(cur.lastrowid)
