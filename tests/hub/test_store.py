@@ -350,3 +350,37 @@ def test_live_attributes(store, run):
     names = [V + "a", V + "b", V + "c", V + "d"]
     assert run(store.live_attributes("", "urn:ngsi-ld:Sensor:0001", names)) == {V + "a", V + "c"}
     assert run(store.live_attributes("", "urn:ngsi-ld:Sensor:0002", names)) == set()
+
+
+def test_scan_reads_without_holding_the_event_loop(store, run):
+    """A long read through ``scan()`` lets other tasks run meanwhile (on SQLite it runs on a
+    worker thread with a connection of its own; PostgreSQL's driver is asynchronous)."""
+    import time
+
+    slow = (
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000000) "
+        "SELECT count(*) FROM c"
+    )
+
+    async def main() -> tuple[int, float, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.002)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        async with store.scan() as conn:
+            ((n,),) = await conn.fetchall(slow)
+        took = time.perf_counter() - started
+        task.cancel()
+        return n, took, ticks
+
+    n, took, ticks = run(main())
+    assert n == 1_000_000
+    assert took > 0.05  # long enough to tell
+    assert ticks >= took / 0.002 * 0.3  # the loop kept ticking while the count ran

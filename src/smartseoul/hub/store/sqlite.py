@@ -118,6 +118,19 @@ class _Conn:
         return self.db.execute(sql, params).fetchall()
 
 
+class _ThreadConn:
+    """The read side of the Conn adapter, each statement on a worker thread."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            return self.db.execute(sql, params).fetchall()
+
+        return await asyncio.to_thread(run)
+
+
 class _Checkpointer(threading.Thread):
     """Copies the WAL into the database file from its own connection and thread.
 
@@ -203,21 +216,22 @@ class SqliteStore(SqlStore):
             self.db.close()
             self.db = None
 
-    async def stats(self) -> dict[str, int]:
-        """Counted on a connection and thread of their own: a count reads a whole index
-        (0.2-0.3 s for a million history rows), which must not hold the event loop."""
+    @asynccontextmanager
+    async def scan(self) -> AsyncIterator[_ThreadConn]:
+        """A read connection of its own whose statements run on a worker thread, for reads
+        that walk many rows (a count over a million history rows takes 0.25 s) and must not
+        hold the event loop meanwhile. It sees committed data only."""
+        from smartseoul.hub.store.sqlfilter import register_sqlite_functions
 
-        def count() -> tuple[int, int, int]:
-            db = sqlite3.connect(self.path, check_same_thread=False)
-            try:
-                db.execute("PRAGMA busy_timeout=10000")
-                row: tuple[int, int, int] = db.execute(self.STATS_SQL).fetchone()
-                return row
-            finally:
-                db.close()
-
-        entities, history, tenants = await asyncio.to_thread(count)
-        return {"entities": entities, "history_rows": history, "tenants": tenants + 1}
+        db = await asyncio.to_thread(
+            sqlite3.connect, self.path, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            register_sqlite_functions(db)
+            yield _ThreadConn(db)
+        finally:
+            db.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Conn]:
