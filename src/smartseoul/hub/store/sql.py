@@ -209,7 +209,6 @@ class SqlTx:
         updates: list[tuple[float | None, str | None, int, str]] = []
         deletes: list[tuple[int, str]] = []
         inserts: list[tuple[str, int, str, float | None, str | None]] = []
-
         geo_drop: list[int] = []
         geo: list[tuple[Any, ...]] = []
         for loaded, entity in pairs:
