@@ -106,11 +106,18 @@ class EntityOperations:
         await self._require_tenant(tenant)
         _, now = self._clock()
         async with self.store.transaction(tenant) as tx:
-            if self.feed is not None:
-                await self.feed.record_deleted(tx, [entity_id])
-            if not await tx.delete_entities([entity_id]):
+            if not await self._delete_in(tx, entity_id, now):
                 raise ResourceNotFound(f"Entity {entity_id} was not found", instance=entity_id)
-            await tx.mark_temporal_deleted([entity_id], now)
+
+    async def _delete_in(self, tx: Tx, entity_id: str, now: float) -> bool:
+        """Delete the entity inside ``tx``: notifications, the row, and its temporal
+        entity marked deleted. False if there was no such entity."""
+        if self.feed is not None:
+            await self.feed.record_deleted(tx, [entity_id])
+        if not await tx.delete_entities([entity_id]):
+            return False
+        await tx.mark_temporal_deleted([entity_id], now)
+        return True
 
     async def expire(self, now: float | None = None, *, limit: int = 500) -> int:
         """Remove what has expired (clause 4.22): entities whose ``expiresAt`` has passed, and
@@ -135,10 +142,7 @@ class EntityOperations:
             if entity is None:  # gone meanwhile (another worker's sweep, a delete)
                 return
             if "expiresAt" in entity and epoch(entity["expiresAt"]) <= now:
-                if self.feed is not None:
-                    await self.feed.record_deleted(tx, [entity_id])
-                await tx.delete_entities([entity_id])
-                await tx.mark_temporal_deleted([entity_id], now)
+                await self._delete_in(tx, entity_id, now)
                 return
             change = Change(entity, now_text, now)
             expired = [
