@@ -6,7 +6,7 @@ Clauses 4.5.1 to 4.5.4 (representations), 4.5.16/4.5.17 (GeoJSON), 4.15 (lang fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,9 @@ from smartseoul.hub.entities import LOCATION, NGSI_NULL, SYSTEM_MEMBERS, VALUE_K
 
 Compact = Callable[[str], str]
 VALUE_KEYS = frozenset(VALUE_KEY.values())
+# Where hub.linked puts the Linked Entities of a Relationship for inline join (4.5.23.2);
+# rendered as "entity" (Relationship) or "entityList" (ListRelationship).
+LINKED = "@linked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,19 @@ class RenderOptions:
     keep_type: bool = True
     keep_scope: bool = True
     datasets: Collection[str] | None = None  # datasetIds to keep, "@none" the default (4.5.5)
+    # Linked Entity retrieval (4.5.23): how the targets of a Relationship (by IRI) render
+    # when its projection was nested (pick=rel{a,b}); others render as this entity does.
+    linked: Mapping[str, RenderOptions] | None = None
+
+    def shows(self, iri: str) -> bool:
+        """Whether the attribute ``iri`` is returned (attrs / pick / omit)."""
+        return (self.attrs is None or iri in self.attrs) and (
+            self.omit is None or iri not in self.omit
+        )
+
+    def for_link(self, iri: str) -> RenderOptions:
+        """The options the Linked Entities of Relationship ``iri`` render with."""
+        return self.linked.get(iri, self) if self.linked else self
 
 
 def render_entity(entity: dict[str, Any], compact: Compact, opts: RenderOptions) -> dict[str, Any]:
@@ -56,7 +72,7 @@ def render_entity(entity: dict[str, Any], compact: Compact, opts: RenderOptions)
             instances = [i for i in instances if i.get("datasetId", "@none") in datasets]
             if not instances:
                 continue
-        out[compact(iri)] = render_attribute(instances, compact, opts)
+        out[compact(iri)] = render_attribute(instances, compact, opts, opts.for_link(iri))
     return out
 
 
@@ -64,18 +80,46 @@ def compact_type(iri: str, compact: Compact) -> str:
     return compact(iri)
 
 
-def render_attribute(instances: list[dict[str, Any]], compact: Compact, opts: RenderOptions) -> Any:
+def render_attribute(
+    instances: list[dict[str, Any]],
+    compact: Compact,
+    opts: RenderOptions,
+    linked_opts: RenderOptions | None = None,
+) -> Any:
+    linked_opts = linked_opts or opts
     if opts.format == "simplified":
         if len(instances) == 1 and "datasetId" not in instances[0]:
-            return simplified_value(instances[0], compact, opts.lang)
+            return _simplified(instances[0], compact, opts, linked_opts)
         return {
             "dataset": {
-                inst.get("datasetId", "@none"): simplified_value(inst, compact, opts.lang)
+                inst.get("datasetId", "@none"): _simplified(inst, compact, opts, linked_opts)
                 for inst in instances
             }
         }
-    rendered = [render_instance(inst, compact, opts) for inst in instances]
+    rendered = [render_instance(inst, compact, opts, linked_opts) for inst in instances]
     return rendered[0] if len(rendered) == 1 else rendered
+
+
+def _simplified(
+    inst: dict[str, Any], compact: Compact, opts: RenderOptions, linked_opts: RenderOptions
+) -> Any:
+    linked = inst.get(LINKED)
+    if linked is None:
+        return simplified_value(inst, compact, opts.lang)
+    # Annex C.2.2: the Linked Entity stands in place of its URI; in a list, a target with
+    # no entity to show keeps its URI so that the order of the objects is not lost.
+    if isinstance(linked, list):
+        return [
+            render_entity(e, compact, linked_opts) if isinstance(e, dict) else e for e in linked
+        ]
+    return render_entity(linked, compact, linked_opts)
+
+
+def _render_linked(linked: Any, compact: Compact, opts: RenderOptions) -> Any:
+    """The ``entity`` / ``entityList`` member: the Linked Entities there are, in order."""
+    if isinstance(linked, list):
+        return [render_entity(e, compact, opts) for e in linked if isinstance(e, dict)]
+    return render_entity(linked, compact, opts)
 
 
 def simplified_value(inst: dict[str, Any], compact: Compact, lang: str | None) -> Any:
@@ -102,7 +146,12 @@ def _compact_vocab(value: Any, compact: Compact) -> Any:
     return compact(value)
 
 
-def render_instance(inst: dict[str, Any], compact: Compact, opts: RenderOptions) -> Any:
+def render_instance(
+    inst: dict[str, Any],
+    compact: Compact,
+    opts: RenderOptions,
+    linked_opts: RenderOptions | None = None,
+) -> Any:
     kind = inst["type"]
     key = VALUE_KEY[kind]
     concise = opts.format == "concise"
@@ -131,6 +180,9 @@ def render_instance(inst: dict[str, Any], compact: Compact, opts: RenderOptions)
             continue
         if member in ("observedAt", "unitCode", "datasetId", "expiresAt", "lang"):
             out[member] = item
+        elif member == LINKED:  # clause 4.5.23.2: the Linked Entities, inline
+            name = "entityList" if kind == "ListRelationship" else "entity"
+            out[name] = _render_linked(item, compact, linked_opts or opts)
         elif member in ("objectType", "valueType"):
             out[member] = _compact_vocab(item, compact)
         elif isinstance(item, dict) and "type" in item:

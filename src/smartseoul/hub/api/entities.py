@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,8 +24,15 @@ from smartseoul.hub.api.common import (
 )
 from smartseoul.hub.broker import BatchResult, UpdateResult
 from smartseoul.hub.entities import check_entity_id, is_uri, parse_time
-from smartseoul.hub.errors import BadRequestData, ResourceNotFound, TooManyResults
+from smartseoul.hub.errors import (
+    BadRequestData,
+    OperationNotSupported,
+    ResourceNotFound,
+    TooManyResults,
+)
+from smartseoul.hub.linked import Join, parse_join
 from smartseoul.hub.render import RenderOptions, geojson_feature, render_entity
+from smartseoul.hub.selection import Projection
 from smartseoul.hub.store.base import EntityQuery
 
 Getter = Callable[[str], Any]
@@ -41,10 +49,13 @@ def broker(request: Request) -> Any:
     return request.app.state.broker
 
 
-def render_options(call: Call, get: Getter, opts: set[str]) -> RenderOptions:
+def render_options(
+    call: Call, get: Getter, opts: set[str], join: Join | None = None
+) -> RenderOptions:
     """format / options / attrs / pick / omit / lang / datasetId (clauses 4.21, 6.3.7, 6.3.11).
 
     ``get`` reads the parameters (the URL's, or those of a Query body, clause 5.2.23).
+    A nested projection (``pick=rel{a}``) needs ``join`` at least as deep (clause 5.7.1.4).
     """
     fmt = get("format")
     if fmt is None:
@@ -64,16 +75,21 @@ def render_options(call: Call, get: Getter, opts: set[str]) -> RenderOptions:
     if attrs_text is not None:
         # attrs (deprecated): attribute names only; id, type and scope are always returned.
         keep = {call.expand(a) for a in _split(attrs_text) if a not in ENTITY_MEMBERS}
+    picked = omitted = None
     if pick_text is not None:
-        members, keep = _projection(pick_text, call)
+        picked = _projection(pick_text, call, join)
+        keep = set(picked.attrs)
+        members = picked.members
         keep_id, keep_type, keep_scope = ("id" in members, "type" in members, "scope" in members)
     omit: set[str] | None = None
     if omit_text is not None:
-        members, omit = _projection(omit_text, call)
-        keep_id = keep_id and "id" not in members
-        keep_type = keep_type and "type" not in members
-        keep_scope = keep_scope and "scope" not in members
-    return RenderOptions(
+        omitted = _projection(omit_text, call, join)
+        # A nested term (omit=rel{a}) keeps rel and omits a from its Linked Entities.
+        omit = {iri for iri, nested in omitted.attrs.items() if nested is None}
+        keep_id = keep_id and "id" not in omitted.members
+        keep_type = keep_type and "type" not in omitted.members
+        keep_scope = keep_scope and "scope" not in omitted.members
+    base = RenderOptions(
         format=fmt,
         sys_attrs="sysAttrs" in opts,
         attrs=keep,
@@ -84,18 +100,68 @@ def render_options(call: Call, get: Getter, opts: set[str]) -> RenderOptions:
         keep_scope=keep_scope,
         datasets=_datasets(get("datasetId")),
     )
+    return _with_links(base, picked, omitted)
 
 
-def _projection(value: Any, call: Call) -> tuple[frozenset[str], set[str]]:
-    """A pick / omit list (clause 4.21): entity members and expanded attribute names."""
+def _with_links(
+    opts: RenderOptions, picked: Projection | None, omitted: Projection | None
+) -> RenderOptions:
+    """``opts`` with the options of the Linked Entities a nested pick / omit names."""
+    linked: dict[str, RenderOptions] = {}
+    for iri, nested in picked.attrs.items() if picked else ():
+        if nested is not None:
+            named = nested.members
+            linked[iri] = _with_links(
+                replace(
+                    opts,
+                    attrs=set(nested.attrs),
+                    keep_id=not named or "id" in named,
+                    keep_type=not named or "type" in named,
+                    keep_scope=not named or "scope" in named,
+                    linked=None,
+                ),
+                nested,
+                None,
+            )
+    for iri, nested in omitted.attrs.items() if omitted else ():
+        if nested is not None:
+            inner = linked.get(iri, replace(opts, linked=None))
+            linked[iri] = _with_links(
+                replace(
+                    inner,
+                    omit={a for a, n in nested.attrs.items() if n is None} or None,
+                    keep_id=inner.keep_id and "id" not in nested.members,
+                    keep_type=inner.keep_type and "type" not in nested.members,
+                    keep_scope=inner.keep_scope and "scope" not in nested.members,
+                ),
+                None,
+                nested,
+            )
+    return replace(opts, linked=linked) if linked else opts
+
+
+def _projection(value: Any, call: Call, join: Join | None) -> Projection:
+    """A pick / omit list (clause 4.21); a nested term needs a deep enough ``join``."""
+    from smartseoul.hub.linked import projection_depth
     from smartseoul.hub.selection import parse_projection
 
     text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
     projection = parse_projection(text, call.expand)
-    if any(nested is not None for nested in projection.attrs.values()):
-        # Clauses 5.7.1.4 / 5.7.2.4: a linked-entity projection needs join, not supported here.
+    depth = max((projection_depth(n) for n in projection.attrs.values()), default=0)
+    if depth and join is None:
+        # Clauses 5.7.1.4 / 5.7.2.4.
         raise BadRequestData(f"Projection {text!r} needs Linked Entity retrieval (join)")
-    return projection.members, set(projection.attrs)
+    if join is not None and depth > join.level:
+        raise BadRequestData(
+            f"Projection {text!r} reaches {depth} Linked Entity levels, over joinLevel "
+            f"{join.level} (clause 5.7.1.4)"
+        )
+    return projection
+
+
+def join_of(get: Getter) -> Join | None:
+    """Linked Entity retrieval asked for by join / joinLevel / containedBy (4.5.23)."""
+    return parse_join(get("join"), get("joinLevel"), get("containedBy"))
 
 
 def _datasets(value: Any) -> set[str] | None:
@@ -155,7 +221,14 @@ def build_query(
         if query.types is ANY_TYPE:
             local = True  # type=* implies local scope (clause 6.4.3.2)
     if get("q") is not None:
-        query.q = parse_q(get("q"), call.expand, expand_values=_split(get("expandValues")))
+        try:
+            query.q = parse_q(get("q"), call.expand, expand_values=_split(get("expandValues")))
+        except OperationNotSupported:
+            if join_of(get) is None:  # clause 5.7.2.4: a linked entity filter needs join
+                raise BadRequestData(
+                    "q: a linked entity path (attr{...}) needs Linked Entity retrieval (join)"
+                ) from None
+            raise
     georel = get("georel")
     if georel is not None or get("geometry") is not None or get("coordinates") is not None:
         query.geo = parse_geoquery(
@@ -194,15 +267,43 @@ def apply_paging(
 
 
 def render_many(
-    call: Call, entities: list[dict[str, Any]], opts: RenderOptions, geoproperty: str | None
+    call: Call,
+    entities: list[dict[str, Any]],
+    opts: RenderOptions,
+    geoproperty: str | None,
+    linked: Sequence[tuple[dict[str, Any], RenderOptions]] = (),
 ) -> Any:
+    """Entities as an array (or a FeatureCollection), then the Linked Entities of a flat
+    join (clause 4.5.23.3) with their own options."""
+    items = [(e, opts) for e in entities] + list(linked)
     if call.accept == GEO_JSON:
         geo = call.expand(geoproperty) if geoproperty else "https://uri.etsi.org/ngsi-ld/location"
         return {
             "type": "FeatureCollection",
-            "features": [geojson_feature(e, call.compact, opts, geo) for e in entities],
+            "features": [geojson_feature(e, call.compact, o, geo) for e, o in items],
         }
-    return [render_entity(e, call.compact, opts) for e in entities]
+    return [render_entity(e, call.compact, o) for e, o in items]
+
+
+async def _join(
+    request: Request,
+    call: Call,
+    entities: list[dict[str, Any]],
+    opts: RenderOptions,
+    join: Join | None,
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], RenderOptions]]]:
+    """Linked Entity retrieval (clause 4.5.23): the entities to render, with their Linked
+    Entities inline, and those a flat join appends."""
+    if join is None or not entities:
+        return entities, []
+    from smartseoul.hub import linked
+
+    async def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+        return await broker(request).store.get_entities(call.tenant, ids)
+
+    if join.mode == "inline":
+        return await linked.inline(entities, opts, join, fetch), []
+    return entities, await linked.flat(entities, opts, join, fetch)
 
 
 def _geometry_property(call: Call, get: Getter) -> str | None:
@@ -214,7 +315,12 @@ def _geometry_property(call: Call, get: Getter) -> str | None:
 
 
 async def _run_query(
-    request: Request, call: Call, query: EntityQuery, opts: RenderOptions, geometry: str | None
+    request: Request,
+    call: Call,
+    query: EntityQuery,
+    opts: RenderOptions,
+    geometry: str | None,
+    join: Join | None,
 ) -> Response:
     """Run a query page and answer with NGSILD-Results-Count and prev/next links."""
     settings = request.app.state.settings
@@ -232,7 +338,8 @@ async def _run_query(
     more = len(entities) > limit
     del entities[limit:]
     headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
-    response = respond(call, render_many(call, entities, opts, geometry), headers=headers)
+    entities, appended = await _join(request, call, entities, opts, join)
+    response = respond(call, render_many(call, entities, opts, geometry, appended), headers=headers)
     if limit:
         # Clause 6.3.10: Link rel="next" / rel="prev" with the requested media type.
         if offset > 0:
@@ -256,10 +363,11 @@ async def query_entities(request: Request) -> Response:
     """Query entities (clause 5.7.2, 6.4.3.2)."""
     call = await read_call(request, geo=True)
     get = request.query_params.get
-    opts = render_options(call, get, flag_options(request, QUERY_OPTIONS))
+    join = join_of(get)
+    opts = render_options(call, get, flag_options(request, QUERY_OPTIONS), join)
     geometry = _geometry_property(call, get)
     query = build_query(call, get, request.app.state.settings)
-    return await _run_query(request, call, query, opts, geometry)
+    return await _run_query(request, call, query, opts, geometry, join)
 
 
 async def post_query(request: Request) -> Response:
@@ -280,7 +388,10 @@ async def post_query(request: Request) -> Response:
             if not isinstance(body[key], list) or not body[key]:
                 raise BadRequestData(f"{key} must be a non-empty array (clause 5.2.23)")
             flat[key] = ",".join(str(a) for a in body[key])
-    for key in ("q", "scopeQ", "lang", "datasetId", "local", "expandValues"):
+    for key in (
+        "q", "scopeQ", "lang", "datasetId", "local", "expandValues", "join", "joinLevel",
+        "containedBy",
+    ):
         if key in body:
             flat[key] = body[key]
     if "ordering" in body:  # OrderingParams (clause 5.2.43)
@@ -300,7 +411,8 @@ async def post_query(request: Request) -> Response:
         flat["geometry"] = geo.get("geometry")
         flat["coordinates"] = geo.get("coordinates")
         flat["geoproperty"] = geo.get("geoproperty")
-    opts = render_options(call, flat.get, flag_options(request, QUERY_OPTIONS))
+    join = join_of(flat.get)
+    opts = render_options(call, flat.get, flag_options(request, QUERY_OPTIONS), join)
     geometry = _geometry_property(call, flat.get)
     settings = request.app.state.settings
     if (
@@ -320,7 +432,7 @@ async def post_query(request: Request) -> Response:
             flat["idPattern"] = "(?!)"  # matches nothing
             del flat["id"]
     query = build_query(call, flat.get, settings)
-    return await _run_query(request, call, query, opts, geometry)
+    return await _run_query(request, call, query, opts, geometry, join)
 
 
 def _selectors(selectors: Any) -> dict[str, Any]:
@@ -378,7 +490,8 @@ async def retrieve_entity(request: Request) -> Response:
     call = await read_call(request, geo=True)
     get = request.query_params.get
     entity_id = request.path_params["entity_id"]
-    opts = render_options(call, get, flag_options(request, QUERY_OPTIONS))
+    join = join_of(get)
+    opts = render_options(call, get, flag_options(request, QUERY_OPTIONS), join)
     geometry = _geometry_property(call, get)
     entity = await broker(request).retrieve_entity(call.tenant, entity_id)
     if (value := get("type")) is not None:
@@ -397,6 +510,11 @@ async def retrieve_entity(request: Request) -> Response:
         raise ResourceNotFound(
             f"Entity {entity_id} has none of the attributes {get('attrs')}", instance=entity_id
         )
+    (entity,), appended = await _join(request, call, [entity], opts, join)
+    if join is not None and join.mode == "flat":
+        # Clause 5.7.1.5: an array of the entity and its Linked Entities (a
+        # FeatureCollection for GeoJSON).
+        return respond(call, render_many(call, [entity], opts, geometry, appended))
     if call.accept == GEO_JSON:
         geo = call.expand(geometry) if geometry else "https://uri.etsi.org/ngsi-ld/location"
         return respond(call, geojson_feature(entity, call.compact, opts, geo))
