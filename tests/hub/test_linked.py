@@ -213,3 +213,54 @@ def test_join_errors(city):
         "type": "Company",
         "name": {"type": "Property", "value": "Big Parking Corp"},
     }
+
+
+def test_q_on_linked_entities(city):
+    def ids(q: str, **params) -> list[str]:
+        response = query(city, type="Vehicle", q=q, join="flat", **params)
+        return [e["id"] for e in response.json() if e["type"] == "Vehicle"]
+
+    assert ids('isParked{name}=="Top Parking"') == [V1]
+    assert ids("isParked{availableSpotNumber}>100") == [V1]
+    assert ids("isParked{availableSpotNumber}>200") == []
+    assert ids("isParked{availableSpotNumber}") == [V1]  # V2's target is not stored here
+    # An entity type hint (clause 4.9, example 14).
+    assert ids("isParked{OffStreetParking:availableSpotNumber}==121") == [V1]
+    assert ids("isParked{Company,Person:availableSpotNumber}==121") == []
+    # A ListRelationship links too; AND / OR with plain terms.
+    assert ids('route{name}=="Big Parking Corp"') == [V1]
+    assert ids('isParked{name}=="Nowhere"|brandName=="Hyundai"') == [V2]
+    assert ids('isParked{name}=="Top Parking";brandName=="Hyundai"') == []
+    # Two hops need joinLevel 2 (clause 5.7.2.4).
+    deep = 'isParked{operatedBy{name}}=="Big Parking Corp"'
+    assert ids(deep, joinLevel="2") == [V1]
+    problem(
+        city.http.get("/entities", params={"type": "Vehicle", "q": deep, "join": "flat"}),
+        400,
+        "BadRequestData",
+    )
+    response = query(city, type="Vehicle", q="isParked{name}", join="inline", count="true")
+    assert response.headers["NGSILD-Results-Count"] == "1"
+    assert [e["id"] for e in response.json()] == [V1]
+    # The temporal API has no Linked Entity retrieval: such a filter is a bad request.
+    problem(
+        city.http.get(
+            "/temporal/entities",
+            params={
+                "type": "Vehicle",
+                "q": "isParked{name}",
+                "join": "flat",
+                "timerel": "after",
+                "timeAt": "2000-01-01T00:00:00Z",
+            },
+        ),
+        400,
+        "BadRequestData",
+    )
+    problem(
+        city.http.get(
+            "/entities", params={"type": "Vehicle", "q": "isParked{name", "join": "flat"}
+        ),
+        400,
+        "BadRequestData",
+    )

@@ -148,6 +148,11 @@ QUERIES = [
     # combinations
     "(temperature>20|flag==true);name~=A", "temperature>20;name~=A|flag==false",
     "((temperature>10;temperature<30)|isParked);brand",
+    # string terms nested in groups: each also tries VocabProperty IRIs, and the SQL must
+    # stay within SQLite's parser stack (four levels gave "parser stack overflow" once)
+    '((name=="Delta"|(brand=="Red";(name=="zeta"|category==Park))))',
+    '(name=="Delta"|(brand=="Red";(name=="zeta"|(category==Park;label=="red"))))',
+    '(name=="Delta"|(brand=="Red";(name=="zeta"|(category==Park;(label=="red"|name=="M")))))',
     "category==Park|name~=^Z", "(temperature>10;name~=a)|flag==true",
     "temperature.observedAt|label[en]|address[gu.code]>0", "(tags;flag)|(owner;owner.since)",
     "flag!=true;(brand|tags==1)", "name!=\"Alpha\"|(temperature>=30;temperature<=35)",

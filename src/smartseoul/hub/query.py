@@ -30,7 +30,12 @@ Semantics chosen where clause 4.9 leaves room (each one is mirrored by the SQL c
   with ``^`` and ``$``), with ``.`` also matching a newline, as PostgreSQL's ``~`` does.
 * Unquoted values that are neither numbers, booleans, dates nor times are taken as
   strings (URIs per the grammar, and bare terms for ``expandValues``).
-* Linked-entity paths (``sensor{humidity}``) are refused with OperationNotSupported.
+* Linked-entity paths (``sensor{humidity}==40``, ``sensor{Device:humidity}``) parse into a
+  ``Linked`` term only where the caller asks for it (``linked=True``: a query with Linked
+  Entity retrieval, clause 5.7.2.4): the term holds on an entity whose Relationship (or
+  ListRelationship) targets a stored entity, of one of the hinted types if any, on which
+  the inner term holds. It needs other entities, so only the SQL compiler evaluates it;
+  elsewhere such a path is refused with OperationNotSupported.
 
 The Entity Type Selection (clause 4.17), Scope Query (clause 4.19) and Attribute Projection
 (clause 4.21) languages live in ``hub.selection``.
@@ -76,6 +81,8 @@ _FRACTION_START = re.compile(r"[0-9]{1,6}Z")
 # Length of the whole-seconds prefix of a temporal key (the rest is a 6-digit fraction).
 TEMPORAL_SECONDS = {"DateTime": 19, "Time": 8}
 ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+# The entity type hint of a linked entity path: "Type1,Type2:" (clause 4.9).
+_TYPE_HINT = re.compile(r"""([^\s.\[\]{}()=!<>~;|,:"\\]+(?:,[^\s.\[\]{}()=!<>~;|,:"\\]+)*):""")
 _OPERATORS = ("!~=", "==", "!=", ">=", "<=", "~=", ">", "<")
 
 
@@ -128,6 +135,28 @@ class Exists:
 
 
 @dataclass(frozen=True, slots=True)
+class Linked:
+    """``rel{Type1,Type2:term}``: the Relationship ``rel`` targets an entity (of one of
+    ``types``, expanded, when given) on which ``term`` holds (clause 4.9, example 13)."""
+
+    rel: str
+    types: tuple[str, ...]
+    term: Any  # Exists | Comparison | Linked
+
+    @property
+    def depth(self) -> int:
+        """How many Relationship hops the term follows."""
+        return 1 + (self.term.depth if isinstance(self.term, Linked) else 0)
+
+
+def linked_depth(node: Any) -> int:
+    """The deepest ``Linked`` term of a q tree (0 when it has none)."""
+    if isinstance(node, And | Or):
+        return max((linked_depth(item) for item in node.items), default=0)
+    return node.depth if isinstance(node, Linked) else 0
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     """``path op value``.
 
@@ -143,7 +172,9 @@ class Comparison:
     vocab: tuple[str, ...] = ()
 
 
-def parse_q(text: str, expand: Expand, *, expand_values: Collection[str] = ()) -> Any:
+def parse_q(
+    text: str, expand: Expand, *, expand_values: Collection[str] = (), linked: bool = False
+) -> Any:
     """Parse an NGSI-LD ``q`` string (clause 4.9) into a tree.
 
     Parameters
@@ -154,6 +185,9 @@ def parse_q(text: str, expand: Expand, *, expand_values: Collection[str] = ()) -
         Expands an attribute name to its IRI with the request's @context (clause 5.5.7).
     expand_values
         Attribute names (as written) whose string values are expanded too (``expandValues``).
+    linked
+        Accept linked-entity paths (``rel{attr}``) as ``Linked`` terms; otherwise they raise
+        OperationNotSupported.
 
     Returns
     -------
@@ -176,17 +210,35 @@ def parse_q(text: str, expand: Expand, *, expand_values: Collection[str] = ()) -
                           op='!=', value=('Mercedes',),
                           vocab=('https://example.org/Mercedes',))))
     """
-    return _QParser(text, expand, frozenset(expand_values)).parse()
+    return _QParser(text, expand, frozenset(expand_values), linked).parse()
 
 
 class _QParser(BooleanParser):
-    def __init__(self, text: str, expand: Expand, expand_values: frozenset[str]):
+    def __init__(
+        self, text: str, expand: Expand, expand_values: frozenset[str], linked: bool = False
+    ):
         super().__init__(text)
         self.expand = expand
         self.expand_values = expand_values
+        self.linked = linked
 
     def term(self) -> Any:
+        # A linked-entity path wraps the term on its innermost path (clause 4.9).
+        hops: list[tuple[str, tuple[str, ...]]] = []
         name, path = self._path()
+        while isinstance(path, tuple):
+            hops.append(path)
+            name, path = self._path()
+        for _ in hops:
+            if not self.text.startswith("}", self.pos):
+                raise self.error("missing '}'")
+            self.pos += 1
+        term = self._term_on(name, path)
+        for rel, types in reversed(hops):
+            term = Linked(rel, types, term)
+        return term
+
+    def _term_on(self, name: str, path: Path) -> Any:
         op = self._operator()
         if op is None:
             return Exists(path)
@@ -214,9 +266,21 @@ class _QParser(BooleanParser):
         self.pos = match.end()
         return match.group()
 
-    def _path(self) -> tuple[str, Path]:
+    def _path(self) -> tuple[str, Any]:
+        """An attribute path, or at ``rel{`` the hop ``(rel IRI, type hints)`` with the
+        reader left at the path inside the braces."""
         self.peek()
         first = self._name()
+        if self.text.startswith("{", self.pos):
+            if not self.linked:
+                raise OperationNotSupported("q: linked entity paths (attr{...}) need join")
+            self.pos += 1
+            types: tuple[str, ...] = ()
+            hint = _TYPE_HINT.match(self.text, self.pos)
+            if hint:
+                types = tuple(self.expand(t) for t in hint.group(1).split(","))
+                self.pos = hint.end()
+            return first, (self.expand(first), types)
         names = [first]
         while self.text.startswith(".", self.pos):
             self.pos += 1
@@ -231,7 +295,7 @@ class _QParser(BooleanParser):
                 raise self.error("invalid [compound.value.path]")
             self.pos = end + 1
         if self.text.startswith("{", self.pos):
-            raise OperationNotSupported("q: linked entity paths (attr{...}) are not supported")
+            raise self.error("a linked entity path starts at a plain attribute name: rel{...}")
         for i, name in enumerate(names[1:-1], 1):
             if name in MEMBERS:
                 raise self.error(f"member {name!r} must end the path {'.'.join(names[: i + 1])}")
@@ -440,6 +504,8 @@ def matches_q(entity: dict[str, Any], node: Any) -> bool:
         return all(matches_q(entity, item) for item in node.items)
     if isinstance(node, Or):
         return any(matches_q(entity, item) for item in node.items)
+    if isinstance(node, Linked):  # needs the linked entities: parse_q(linked=True) callers
+        raise OperationNotSupported("q: linked entity paths are evaluated by the store only")
     instances = entity.get("attrs", {}).get(node.path.attr, ())
     return any(_instance_matches(instance, node) for instance in instances)
 

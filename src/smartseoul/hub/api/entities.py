@@ -195,12 +195,13 @@ def _bool(get: Getter, name: str) -> bool:
 
 
 def build_query(
-    call: Call, get: Getter, settings: Any, *, require_filter: bool = True
+    call: Call, get: Getter, settings: Any, *, require_filter: bool = True, linked: bool = False
 ) -> EntityQuery:
-    """The query parameters of clause 6.4.3.2 / 5.7.2 as an EntityQuery."""
+    """The query parameters of clause 6.4.3.2 / 5.7.2 as an EntityQuery; ``linked`` where
+    ``q`` may filter on Linked Entities (an entity query with ``join``)."""
     from smartseoul.hub.geo import parse_geoquery
     from smartseoul.hub.ordering import parse_ordering
-    from smartseoul.hub.query import parse_q
+    from smartseoul.hub.query import linked_depth, parse_q
     from smartseoul.hub.selection import ANY_TYPE, parse_scope_q, parse_type_expr
 
     query = EntityQuery()
@@ -221,14 +222,26 @@ def build_query(
         if query.types is ANY_TYPE:
             local = True  # type=* implies local scope (clause 6.4.3.2)
     if get("q") is not None:
+        join = join_of(get) if linked else None
         try:
-            query.q = parse_q(get("q"), call.expand, expand_values=_split(get("expandValues")))
+            query.q = parse_q(
+                get("q"),
+                call.expand,
+                expand_values=_split(get("expandValues")),
+                linked=join is not None,
+            )
         except OperationNotSupported:
-            if join_of(get) is None:  # clause 5.7.2.4: a linked entity filter needs join
-                raise BadRequestData(
-                    "q: a linked entity path (attr{...}) needs Linked Entity retrieval (join)"
-                ) from None
-            raise
+            # Clauses 5.7.2.4 / 5.7.4.4: a filter on linked entities needs join, and only
+            # entity queries have it.
+            raise BadRequestData(
+                "q: a linked entity path (attr{...}) needs Linked Entity retrieval (join), "
+                "which only entity queries have"
+            ) from None
+        if join is not None and linked_depth(query.q) > join.level:
+            raise BadRequestData(
+                f"q follows {linked_depth(query.q)} Linked Entity levels, over joinLevel "
+                f"{join.level} (clause 5.7.2.4)"
+            )
     georel = get("georel")
     if georel is not None or get("geometry") is not None or get("coordinates") is not None:
         query.geo = parse_geoquery(
@@ -366,7 +379,7 @@ async def query_entities(request: Request) -> Response:
     join = join_of(get)
     opts = render_options(call, get, flag_options(request, QUERY_OPTIONS), join)
     geometry = _geometry_property(call, get)
-    query = build_query(call, get, request.app.state.settings)
+    query = build_query(call, get, request.app.state.settings, linked=True)
     return await _run_query(request, call, query, opts, geometry, join)
 
 
@@ -425,13 +438,13 @@ async def post_query(request: Request) -> Response:
         found: dict[str, None] = {}
         flat = {k: v for k, v in flat.items() if k not in ("type", "id", "idPattern")}
         for sel in selectors:
-            one = build_query(call, {**flat, **_selectors([sel])}.get, settings)
+            one = build_query(call, {**flat, **_selectors([sel])}.get, settings, linked=True)
             found.update(dict.fromkeys(await broker(request).matching_ids(call.tenant, one)))
         flat.update(id=list(found), local="true")
         if not found:
             flat["idPattern"] = "(?!)"  # matches nothing
             del flat["id"]
-    query = build_query(call, flat.get, settings)
+    query = build_query(call, flat.get, settings, linked=True)
     return await _run_query(request, call, query, opts, geometry, join)
 
 

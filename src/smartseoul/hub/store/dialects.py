@@ -108,6 +108,12 @@ class Dialect(ABC):
         """FROM item ``sc``: the items of ``value`` (itself unless an array), unwrapping
         ``{"@value": v}`` and ``{"object": uri}``, plus every value of ``languages``."""
 
+    @abstractmethod
+    def vocab_in(self, attr: str, iris: tuple[str, ...]) -> Sql:
+        """True when the entity ``e`` has a VocabProperty instance of ``attr`` whose
+        ``vocab`` (an IRI or an array of them) holds one of ``iris``. One subquery level,
+        where the general path of ``sqlfilter`` takes five (SQLite's parser stack is short)."""
+
 
 class SqliteDialect(Dialect):
     # A scalar is sc.t (json_each type: integer, real, text, true, false, ...) and sc.v.
@@ -153,6 +159,16 @@ class SqliteDialect(Dialect):
             " THEN COALESCE(x.value -> '$.\"@value\"', x.value -> '$.object') ->> '$'"
             " ELSE x.atom END AS v FROM ({}) AS x) AS sc",
             rows,
+        )
+
+
+    def vocab_in(self, attr: str, iris: tuple[str, ...]) -> Sql:
+        # json_each over a string gives the string itself as its one row.
+        return sql(
+            "EXISTS (SELECT 1 FROM json_each(e.data, {}) AS i, json_each(i.value, '$.vocab') "
+            "AS v WHERE i.value ->> '$.type' = 'VocabProperty' AND v.type = 'text' AND {})",
+            json_path(("attrs", attr)),
+            in_(sql("v.value"), iris),
         )
 
 
@@ -202,6 +218,16 @@ class PostgresDialect(Dialect):
             "(SELECT CASE WHEN jsonb_typeof(u.x) = 'object' THEN COALESCE(u.x -> '@value', "
             "u.x -> 'object') ELSE u.x END AS s FROM ({}) AS u) AS sc",
             rows,
+        )
+
+    def vocab_in(self, attr: str, iris: tuple[str, ...]) -> Sql:
+        return sql(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(e.data -> 'attrs' -> {}::text) AS i(j) "
+            "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(i.j -> 'vocab') = "
+            "'array' THEN i.j -> 'vocab' ELSE jsonb_build_array(i.j -> 'vocab') END) AS v(x) "
+            "WHERE i.j ->> 'type' = 'VocabProperty' AND jsonb_typeof(v.x) = 'string' AND {})",
+            attr,
+            in_(sql("v.x #>> ARRAY[]::text[]"), iris),
         )
 
 

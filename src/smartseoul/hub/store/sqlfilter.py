@@ -45,6 +45,7 @@ from smartseoul.hub.query import (
     TEMPORAL_SECONDS,
     Comparison,
     Exists,
+    Linked,
     Range,
     Temporal,
     compile_pattern,
@@ -181,6 +182,7 @@ class _Found:
     pks: Sql
     where: Sql
     indexed: bool
+    compound: bool = False  # pks is a UNION / INTERSECT (nested when it is a part of one)
 
 
 class _Compiler:
@@ -212,16 +214,22 @@ class _Compiler:
 
     def combine(self, any_of: bool, items: list[_Found]) -> _Found:
         """OR (``any_of``) or AND of compiled selections."""
-        # SQLite cannot parenthesise the parts of a compound SELECT: nest them instead.
-        parts = [sql("SELECT pk FROM ({}) AS u", item.pks) for item in items]
+        # SQLite cannot parenthesise the parts of a compound SELECT: a compound part is
+        # nested in a subquery, a simple SELECT goes in as it is (every level of nesting
+        # counts against SQLite's parser stack).
+        parts = [
+            sql("SELECT pk FROM ({}) AS u", item.pks) if item.compound else item.pks
+            for item in items
+        ]
         indexed = all(item.indexed for item in items)
         if any_of:
             pks = sql(" UNION ".join(["{}"] * len(parts)), *parts)
-            return _Found(pks, sql("e.pk IN ({})", pks), indexed)
+            return _Found(pks, sql("e.pk IN ({})", pks), indexed, compound=True)
         where = join(" AND ", [item.where for item in items])
         if not indexed:
             return self.scanned(where)
-        return _Found(sql(" INTERSECT ".join(["{}"] * len(parts)), *parts), where, indexed)
+        pks = sql(" INTERSECT ".join(["{}"] * len(parts)), *parts)
+        return _Found(pks, where, indexed, compound=True)
 
     def probed(self, name: str, condition: Sql) -> _Found:
         """Like ``indexed``, but tests each entity row with a correlated probe of attr_index.
@@ -265,7 +273,27 @@ class _Compiler:
     def q(self, node: Any) -> _Found:
         if isinstance(node, And | Or):
             return self.combine(isinstance(node, Or), list(map(self.q, node.items)))
+        if isinstance(node, Linked):
+            return self.linked(node)
         return self.term(node)
+
+    def linked(self, node: Linked) -> _Found:
+        """Entities whose Relationship ``node.rel`` targets (its object is in the index as
+        ``str``) a stored entity, of a hinted type if any, on which ``node.term`` holds."""
+        inner = self.q(node.term)
+        if node.types:
+            hint = node.types[0] if len(node.types) == 1 else Or(node.types)
+            inner = self.combine(False, [inner, self.types(hint)])
+        # A join rather than "str IN (SELECT id ...)": one subquery level less, which keeps
+        # nested terms within SQLite's parser stack.
+        pks = sql(
+            "SELECT r.pk FROM attr_index AS r JOIN entities AS x ON x.tenant = r.tenant "
+            "AND x.id = r.str WHERE r.tenant = {} AND r.name = {} AND x.pk IN ({})",
+            self.tenant,
+            name_id(node.rel),
+            inner.pks,
+        )
+        return _Found(pks, sql("e.pk IN ({})", pks), indexed=True)
 
     def term(self, term: Exists | Comparison) -> _Found:
         """Index lookups where they are exact (module docstring), JSON on e.data otherwise."""
@@ -281,7 +309,7 @@ class _Compiler:
                 return found
             candidates = self.index(path.attr, in_(sql("str"), term.vocab))
             vocab = self.scanned(
-                sql("(e.pk IN ({}) AND {})", candidates, self.json(term, vocab=term.vocab))
+                sql("(e.pk IN ({}) AND {})", candidates, self.d.vocab_in(path.attr, term.vocab))
             )
             return self.combine(True, [found, vocab])
         if op in ORDERING:
@@ -298,10 +326,8 @@ class _Compiler:
         """Entities among the index candidates on which the term holds in e.data."""
         return self.scanned(sql("(e.pk IN ({}) AND {})", candidates, self.json(term)))
 
-    def json(self, term: Exists | Comparison, *, vocab: tuple[str, ...] = ()) -> Sql:
+    def json(self, term: Exists | Comparison) -> Sql:
         """EXISTS an instance of the attribute in e.data on which ``term`` holds.
-
-        With ``vocab``, instead: EXISTS a VocabProperty instance with one of these IRIs.
 
         A derived table ``n`` has a row per instance having the path's element, with its
         target value ``tv``, the languageMap ``lm`` whose values are targets too, and the
@@ -335,12 +361,17 @@ class _Compiler:
             return sql("EXISTS (SELECT 1 FROM {} WHERE {})", scalars, condition)
 
         string = sql(d.scalar["str"])
-        if vocab:
-            where.append(sql("n.kind = 'VocabProperty' AND {}", some(in_(string, vocab))))
-        elif isinstance(term, Comparison) and term.op in ("==", "!="):
+        # A VocabProperty has no languageMap: its IRIs are read without that branch, one
+        # subquery level less (SQLite's parser stack bounds how deep a q can nest).
+        vocab_scalars = d.scalars(sql("n.tv"), None)
+
+        def some_iri(iris: tuple[str, ...]) -> Sql:
+            return sql("EXISTS (SELECT 1 FROM {} WHERE {})", vocab_scalars, in_(string, iris))
+
+        if isinstance(term, Comparison) and term.op in ("==", "!="):
             equal = some(_equal(_JsonScalar(d), term.value))
             if term.vocab and attribute:
-                in_vocab = some(in_(string, term.vocab))
+                in_vocab = some_iri(term.vocab)
                 equal = sql("({} OR (n.kind = 'VocabProperty' AND {}))", equal, in_vocab)
             where.append(equal if term.op == "==" else sql("NOT {}", equal))
         elif isinstance(term, Comparison):

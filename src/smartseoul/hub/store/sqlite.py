@@ -115,7 +115,23 @@ class _Conn:
         self.db.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.db.execute(sql, params).fetchall()
+        return _fetchall(self.db, sql, params)
+
+
+def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a read. SQLite parses about a hundred nested levels at most ("parser stack
+    overflow"): a q or type selection nested that deep is TooComplexQuery (403), not a 500."""
+    try:
+        return db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "parser stack overflow" not in str(exc):
+            raise
+    from smartseoul.hub.errors import TooComplexQuery
+
+    raise TooComplexQuery(
+        "The filter nests too deeply for the SQLite store: use fewer nested groups or "
+        "linked-entity hops"
+    )
 
 
 class _ThreadConn:
@@ -125,10 +141,7 @@ class _ThreadConn:
         self.db = db
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        def run() -> list[tuple[Any, ...]]:
-            return self.db.execute(sql, params).fetchall()
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(_fetchall, self.db, sql, params)
 
 
 class _Checkpointer(threading.Thread):
