@@ -471,3 +471,56 @@ def test_two_workers_deliver_each_notification_once(processes: Processes, receiv
     ids = sorted(note["data"][0]["id"] for note in got)
     assert ids == sorted(f"urn:ngsi-ld:WaterLevel:w{i}" for i in range(n))
     assert len({note["id"] for note in got}) == n
+
+
+# -- Linked Entity retrieval in notifications (notification.join, clause 5.2.14) -----------
+
+
+def _station_with_gauge(hub: Hub) -> None:
+    station = {"id": "urn:ngsi-ld:Station:s1", "type": "Station",
+               "name": {"type": "Property", "value": "Hangang Bridge"}}  # fmt: skip
+    r = hub.http.post("/entities", json=station)
+    assert r.status_code == 201, r.text
+    create_gauge(hub, level=1.0, station={"type": "Relationship", "object": station["id"]})
+
+
+def test_notification_join_inline_and_flat(hub: Hub, receiver: Receiver):
+    _station_with_gauge(hub)
+    subscribe(hub, receiver.url, notification={
+        "endpoint": {"uri": receiver.url}, "format": "keyValues", "join": "inline"})  # fmt: skip
+    patch_level(hub, 2.0)
+    _, _, note = receiver.next()
+    (gauge,) = note["data"]
+    assert gauge["level"] == 2.0
+    # keyValues: the Linked Entity stands in place of the URI (annex C.2.2)
+    assert gauge["station"] == {
+        "id": "urn:ngsi-ld:Station:s1", "type": "Station", "name": "Hangang Bridge"}  # fmt: skip
+    flat = Receiver().start()
+    try:
+        subscribe(hub, flat.url, notification={"endpoint": {"uri": flat.url}, "join": "flat"})
+        patch_level(hub, 3.0)
+        _, _, note = flat.next()
+        assert [e["id"] for e in note["data"]] == [
+            "urn:ngsi-ld:WaterLevel:1", "urn:ngsi-ld:Station:s1"]  # fmt: skip
+        assert note["data"][0]["level"]["value"] == 3.0
+    finally:
+        flat.stop()
+
+
+def test_notification_join_is_checked(hub: Hub):
+    for note in ({"join": "deep"}, {"join": "flat", "joinLevel": 0}):
+        body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+                "notification": {"endpoint": {"uri": "http://127.0.0.1:9/x"}, **note}}  # fmt: skip
+        r = hub.http.post("/subscriptions", json=body)
+        assert r.status_code == 400, r.text
+        assert r.json()["type"].endswith("BadRequestData")
+
+
+def test_periodic_notification_join(hub: Hub, receiver: Receiver):
+    _station_with_gauge(hub)
+    subscribe(hub, receiver.url, timeInterval=1, notification={
+        "endpoint": {"uri": receiver.url}, "format": "concise", "join": "inline"})  # fmt: skip
+    _, _, note = receiver.next(timeout=5)
+    (gauge,) = note["data"]
+    assert gauge["station"]["entity"] == {
+        "id": "urn:ngsi-ld:Station:s1", "type": "Station", "name": "Hangang Bridge"}  # fmt: skip

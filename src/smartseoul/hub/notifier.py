@@ -30,7 +30,7 @@ from smartseoul.hub.entities import now_iso
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL, link_header
 from smartseoul.hub.store.base import EntityQuery
 from smartseoul.hub.store.subscription_sql import OUTBOX_CHANNEL, OutboxRow
-from smartseoul.hub.subscription_feed import SubscriptionFeed, outbox_row
+from smartseoul.hub.subscription_feed import SubscriptionFeed, joined, outbox_row
 from smartseoul.hub.subscription_match import notification_entity
 
 log = logging.getLogger("smartseoul.notifier")
@@ -202,10 +202,15 @@ class Notifier:
             )
             async for entity in self.store.iter_entities(compiled.tenant, query):
                 if entity["id"] not in seen and compiled.selects(entity):
-                    seen[entity["id"]] = notification_entity(
-                        compiled, None, entity, {}, now_text=now_iso()
-                    )
-        return list(seen.values())
+                    seen[entity["id"]] = entity
+
+        async def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
+            return await self.store.get_entities(compiled.tenant, ids)
+
+        entities, appended = await joined(compiled, list(seen.values()), fetch)
+        now_text = now_iso()
+        data = [notification_entity(compiled, None, e, {}, now_text=now_text) for e in entities]
+        return data + appended
 
     async def _listen_pg(self) -> None:
         """PostgreSQL: LISTEN for new outbox rows so delivery starts at once."""

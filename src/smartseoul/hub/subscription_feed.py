@@ -26,8 +26,11 @@ from typing import Any
 
 import orjson
 
+from smartseoul.hub import linked
 from smartseoul.hub.entities import now_iso
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL
+from smartseoul.hub.linked import Fetch
+from smartseoul.hub.render import render_entity
 from smartseoul.hub.store.base import TemporalEntityRow
 from smartseoul.hub.subscription_match import (
     CompiledSubscription,
@@ -154,12 +157,26 @@ class SubscriptionFeed:
         if not new:  # the stored rows still hold the previous state
             befores = await tx.get_entities([after["id"] for after, _, _ in pending])
         batch = NotificationBatch(now)
+        joining: dict[str, list[tuple[Entity | None, Entity, dict[str, str]]]] = {}
+        subs: dict[str, CompiledSubscription] = {}
         for after, found, names in pending:
             before = befores.get(after["id"])
             events = attribute_events(before, after, None if before is None else names)
             for c in found:
-                if matches(c, before, after, events, now=now):
+                if not matches(c, before, after, events, now=now):
+                    continue
+                if c.join is None:
                     batch.add(c, before, after, events)
+                else:
+                    subs[c.id] = c
+                    joining.setdefault(c.id, []).append((before, after, events))
+        for sub_id, items in joining.items():
+            c = subs[sub_id]
+            entities, appended = await joined(c, [after for _, after, _ in items], tx.get_entities)
+            for (before, _, events), after in zip(items, entities, strict=True):
+                batch.add(c, before, after, events)
+            for item in appended:
+                batch.put(c, item)
         await self.enqueue(tx, batch)
 
     async def record_deleted(self, tx: Any, entity_ids: Sequence[str]) -> None:
@@ -232,6 +249,20 @@ class SubscriptionFeed:
             for sub_id, c in batch.subs.items()
         ]
         await self.store.enqueue_notifications(tx.conn, rows)
+
+
+async def joined(
+    c: CompiledSubscription, entities: list[Entity], fetch: Fetch
+) -> tuple[list[Entity], list[dict[str, Any]]]:
+    """Linked Entity retrieval for a notification (``notification.join``, clause 5.2.14):
+    the entities, with their Linked Entities inline, and the rendered Linked Entities a flat
+    join appends to the data. ``fetch`` reads entities by id in the subscription's tenant."""
+    if c.join is None:
+        return entities, []
+    if c.join.mode == "inline":
+        return await linked.inline(entities, c.render, c.join, fetch), []
+    extra = await linked.flat(entities, c.render, c.join, fetch)
+    return entities, [render_entity(e, c.context.compact, o) for e, o in extra]
 
 
 class NotificationBatch:

@@ -28,6 +28,7 @@ from typing import Any
 from smartseoul.hub.entities import NGSI_NULL, VALUE_KEY, parse_time
 from smartseoul.hub.geo import GeoQuery, parse_geoquery
 from smartseoul.hub.jsonld import Context
+from smartseoul.hub.linked import Join, parse_join
 from smartseoul.hub.query import compile_pattern, matches_q, parse_q
 from smartseoul.hub.render import RenderOptions, render_entity
 from smartseoul.hub.selection import matches_scope, matches_types, parse_scope_q, parse_type_expr
@@ -83,6 +84,7 @@ class CompiledSubscription:
     render: RenderOptions
     show_changes: bool
     temporal: bool  # temporalChanges: also notified of temporal provision writes
+    join: Join | None = None  # notification.join / joinLevel (clauses 5.2.14, 4.5.23)
 
     @property
     def id(self) -> str:
@@ -168,6 +170,7 @@ def compile_subscription(
         ),
         show_changes=bool(note.get("showChanges")),
         temporal=bool(sub.get("temporalChanges")),
+        join=parse_join(note.get("join"), note.get("joinLevel"), None),
     )
 
 

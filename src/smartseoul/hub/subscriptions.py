@@ -42,6 +42,7 @@ from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.expressions import And, Or
 from smartseoul.hub.geo import parse_geoquery
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL
+from smartseoul.hub.linked import parse_join
 from smartseoul.hub.query import compile_pattern, parse_q
 from smartseoul.hub.selection import parse_scope_q, parse_type_expr
 
@@ -320,10 +321,14 @@ def _notification(value: Any, expand: Expand, *, old: dict[str, Any] | None) -> 
             out[member] = item
         elif member == "endpoint":
             out[member] = _endpoint(item)
-        else:  # join / joinLevel: kept, linked entity retrieval not supported yet
+        else:  # join / joinLevel (clause 4.5.23), checked together below
             out[member] = item
     if "endpoint" not in out:
         raise BadRequestData("notification.endpoint is mandatory (clause 5.2.14)")
+    try:
+        parse_join(out.get("join"), out.get("joinLevel"), None)
+    except BadRequestData as err:
+        raise BadRequestData(f"notification: {err.detail}") from None
     if out["showChanges"] and out["format"] == "simplified":
         raise BadRequestData("showChanges cannot be true with format keyValues (clause 5.2.14)")
     return out
