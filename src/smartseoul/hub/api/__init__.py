@@ -7,7 +7,7 @@ import importlib
 from starlette.routing import BaseRoute
 
 # Order matters only where paths overlap; each module owns a distinct prefix.
-MODULES = ("entities", "discovery", "contexts", "temporal", "subscriptions")
+MODULES = ("entities", "discovery", "contexts", "temporal", "subscriptions", "info")
 
 
 def routes() -> list[BaseRoute]:

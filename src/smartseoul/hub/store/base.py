@@ -290,6 +290,10 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise if the store cannot answer a trivial query (the health probe)."""
 
+    def location(self) -> str:
+        """Where the data lives (a file path, or a server and schema), for a stable
+        identity of this broker (clause 5.15.1); never shown as it is."""
+
     async def stats(self) -> dict[str, int]:
         """Sizes for /metrics: entities, history rows, tenants (exact counts: they read
         whole indexes, so callers cache them; SQLite counts off the event loop)."""

@@ -146,6 +146,9 @@ class PostgresStore(SqlStore):
             await conn.execute(MIGRATE_NAME_IDS)
             await conn.execute(SCHEMA + SCHEMA_POSTGRES)
 
+    def location(self) -> str:
+        return f"{self.url}#{self.schema or ''}"
+
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()

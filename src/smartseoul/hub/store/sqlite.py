@@ -219,6 +219,9 @@ class SqliteStore(SqlStore):
         self._checkpointer = _Checkpointer(self.path)
         self._checkpointer.start()
 
+    def location(self) -> str:
+        return f"sqlite:{self.path.resolve()}"
+
     async def close(self) -> None:
         if self._group is not None and not self._lock.locked():
             self._commit_group()
