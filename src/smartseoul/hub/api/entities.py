@@ -34,6 +34,7 @@ from smartseoul.hub.linked import Join, parse_join
 from smartseoul.hub.render import RenderOptions, geojson_feature, render_entity
 from smartseoul.hub.selection import Projection
 from smartseoul.hub.store.base import EntityQuery
+from smartseoul.hub.versions import Version, applied_header, downgrade, preferred
 
 Getter = Callable[[str], Any]
 
@@ -304,15 +305,22 @@ async def _join(
     entities: list[dict[str, Any]],
     opts: RenderOptions,
     join: Join | None,
+    version: Version | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], RenderOptions]]]:
     """Linked Entity retrieval (clause 4.5.23): the entities to render, with their Linked
-    Entities inline, and those a flat join appends."""
+    Entities inline, and those a flat join appends; all as a client of ``version`` reads
+    them (clause 4.3.6.8)."""
+    if version is not None:
+        entities = [downgrade(e, version, call.compact) for e in entities]
     if join is None or not entities:
         return entities, []
     from smartseoul.hub import linked
 
     async def fetch(ids: list[str]) -> dict[str, dict[str, Any]]:
-        return await broker(request).store.get_entities(call.tenant, ids)
+        found = await broker(request).store.get_entities(call.tenant, ids)
+        if version is None:
+            return found
+        return {k: downgrade(e, version, call.compact) for k, e in found.items()}
 
     if join.mode == "inline":
         return await linked.inline(entities, opts, join, fetch), []
@@ -337,6 +345,7 @@ async def _run_query(
 ) -> Response:
     """Run a query page and answer with NGSILD-Results-Count and prev/next links."""
     settings = request.app.state.settings
+    version = preferred(request.headers.get("prefer"))
     apply_paging(
         query,
         int_param(request, "limit", None),
@@ -350,8 +359,10 @@ async def _run_query(
     entities, total = await broker(request).query_entities(call.tenant, query)
     more = len(entities) > limit
     del entities[limit:]
-    headers = {"NGSILD-Results-Count": str(total)} if total is not None else None
-    entities, appended = await _join(request, call, entities, opts, join)
+    headers = {"NGSILD-Results-Count": str(total)} if total is not None else {}
+    if version is not None:  # clause 6.3.6
+        headers.update(applied_header(version))
+    entities, appended = await _join(request, call, entities, opts, join, version)
     response = respond(call, render_many(call, entities, opts, geometry, appended), headers=headers)
     if limit:
         # Clause 6.3.10: Link rel="next" / rel="prev" with the requested media type.
@@ -523,15 +534,18 @@ async def retrieve_entity(request: Request) -> Response:
         raise ResourceNotFound(
             f"Entity {entity_id} has none of the attributes {get('attrs')}", instance=entity_id
         )
-    (entity,), appended = await _join(request, call, [entity], opts, join)
+    version = preferred(request.headers.get("prefer"))
+    headers = applied_header(version) if version is not None else None  # clause 6.3.6
+    (entity,), appended = await _join(request, call, [entity], opts, join, version)
     if join is not None and join.mode == "flat":
         # Clause 5.7.1.5: an array of the entity and its Linked Entities (a
         # FeatureCollection for GeoJSON).
-        return respond(call, render_many(call, [entity], opts, geometry, appended))
+        payload = render_many(call, [entity], opts, geometry, appended)
+        return respond(call, payload, headers=headers)
     if call.accept == GEO_JSON:
         geo = call.expand(geometry) if geometry else "https://uri.etsi.org/ngsi-ld/location"
-        return respond(call, geojson_feature(entity, call.compact, opts, geo))
-    return respond(call, render_entity(entity, call.compact, opts))
+        return respond(call, geojson_feature(entity, call.compact, opts, geo), headers=headers)
+    return respond(call, render_entity(entity, call.compact, opts), headers=headers)
 
 
 async def delete_entity(request: Request) -> Response:
