@@ -92,3 +92,38 @@ def test_preferred_parsing():
     assert preferred("ngsi-ld=3.0") == (1, 9)
     assert preferred("ngsi-ld=0.9") == (1, 0)
     assert preferred("ngsi-ld=abc") is None
+
+
+def test_prefer_versions_on_the_temporal_api(hub):
+    assert hub.http.post("/entities", json=ENTITY).status_code == 201
+    patch = {"config": {"type": "JsonProperty", "json": {"mode": "slow"}}}
+    assert hub.http.patch(f"/entities/{E1}/attrs", json=patch).status_code == 204
+    path = f"/temporal/entities/{E1}"
+    plain = hub.http.get(path)
+    assert plain.status_code == 200, plain.text
+    assert "Preference-Applied" not in plain.headers
+    assert [i["type"] for i in plain.json()["config"]] == ["JsonProperty", "JsonProperty"]
+
+    old = hub.http.get(path, headers={"Prefer": "ngsi-ld=1.6"})
+    assert old.status_code == 200, old.text
+    assert old.headers["Preference-Applied"] == "ngsi-ld=1.6"
+    body = old.json()
+    assert [(i["type"], i["value"]) for i in body["config"]] == [
+        ("Property", {"mode": "fast"}), ("Property", {"mode": "slow"})]  # fmt: skip
+    assert body["route"][0]["type"] == "Relationship" and "objectType" not in body["owner"][0]
+    assert body["scope"][0]["value"] == "/Seoul/Jung"
+
+    body = hub.http.get(path, headers={"Prefer": "ngsi-ld=1.0"}).json()
+    assert body["type"] == "Sensor" and "scope" not in body
+    # The default instance's history only, without the members 1.0 did not have.
+    assert [i["value"] for i in body["temperature"]] == [21.5]
+    assert "unitCode" not in body["temperature"][0] and "observedAt" not in body["temperature"][0]
+    query = hub.http.get(
+        "/temporal/entities",
+        params={"type": "Sensor", "timerel": "after", "timeAt": "2000-01-01T00:00:00Z",
+                "timeproperty": "modifiedAt"},
+        headers={"Prefer": "ngsi-ld=1.6"},
+    )
+    assert query.status_code == 200, query.text
+    assert query.headers["Preference-Applied"] == "ngsi-ld=1.6"
+    assert query.json()[0]["config"][0]["type"] == "Property"

@@ -12,10 +12,12 @@ lets a server ignore a preference.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from smartseoul.hub.entities import ATTR_TYPES
+from smartseoul.hub.store.base import HistoryRow, TemporalEntityRow
 
 Version = tuple[int, int]
 CURRENT: Version = (1, 9)
@@ -66,14 +68,15 @@ def downgrade(
         if version < (1, 3):  # notes 2 and 3: one instance, the default one first
             default = [i for i in instances if "datasetId" not in i]
             instances = (default or instances)[:1]
-        attrs[iri] = [_instance(inst, version, compact) for inst in instances]
+        attrs[iri] = [downgrade_instance(inst, version, compact) for inst in instances]
     out["attrs"] = attrs
     return out
 
 
-def _instance(
+def downgrade_instance(
     inst: dict[str, Any], version: Version, compact: Callable[[str], str]
 ) -> dict[str, Any]:
+    """One attribute instance (sub-attributes included) as ``version`` reads it."""
     kind = inst.get("type")
     out = dict(inst)
     if version < (1, 8):
@@ -98,8 +101,33 @@ def _instance(
                 out.pop(member, None)
     for member, item in list(out.items()):
         if isinstance(item, dict) and item.get("type") in ATTR_TYPES:  # a sub-attribute
-            out[member] = _instance(item, version, compact)
+            out[member] = downgrade_instance(item, version, compact)
     return out
+
+
+def downgrade_temporal(
+    entity: TemporalEntityRow,
+    rows: Sequence[HistoryRow],
+    version: Version,
+    compact: Callable[[str], str],
+) -> tuple[TemporalEntityRow, list[HistoryRow]]:
+    """A temporal entity and its history rows as ``version`` reads them: the rules of
+    :func:`downgrade` on each instance; before 1.3, one type and only the instances of
+    one instance per attribute (the default one if the attribute has it)."""
+    if version >= CURRENT:
+        return entity, list(rows)
+    if version < (1, 4):
+        entity = replace(entity, scopes=[])
+    if version < (1, 3):
+        entity = replace(entity, types=entity.types[:1])
+        chosen: dict[str, str] = {}  # per attribute: "" (the default) if it has one
+        for row in rows:
+            chosen.setdefault(row.attr, row.dataset_id)
+            if row.dataset_id == "":
+                chosen[row.attr] = ""
+        rows = [r for r in rows if r.dataset_id == chosen[r.attr]]
+    out = [replace(r, data=downgrade_instance(r.data, version, compact)) for r in rows]
+    return entity, out
 
 
 def _rest(inst: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from smartseoul.hub.temporal import (
 )
 from smartseoul.hub.temporal_ops import TemporalResult
 from smartseoul.hub.temporal_render import content_range, render_temporal_entity
+from smartseoul.hub.versions import applied_header, downgrade_temporal, preferred
 
 
 def _max_instances(request: Request) -> int:
@@ -76,16 +77,23 @@ class Projection:
 
 
 def _render(
+    request: Request,
     call: Call,
     spec: TemporalQuerySpec,
     projection: Projection,
     lang: str | None,
     result: TemporalResult,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Rendered entities and the Content-Range header when instances were cut."""
+    """Rendered entities and the Content-Range header when instances were cut; with
+    ``Prefer: ngsi-ld=<version>``, as that version reads them (clauses 4.3.6.8, 6.3.6)."""
     headers: dict[str, str] = {}
     if result.span is not None:
         headers["Content-Range"] = content_range(result.span, spec)
+    version = preferred(request.headers.get("prefer"))
+    found = result.found
+    if version is not None:
+        headers.update(applied_header(version))
+        found = [downgrade_temporal(e, rows, version, call.compact) for e, rows in found]
     out = [
         projection.apply(
             render_temporal_entity(
@@ -98,7 +106,7 @@ def _render(
                 aggregated=result.aggregated.get(entity.entity_id),
             )
         )
-        for entity, rows in result.found
+        for entity, rows in found
     ]
     return out, headers
 
@@ -119,8 +127,8 @@ async def retrieve_temporal(request: Request) -> Response:
         attrs=projection.attrs,
         max_instances=_max_instances(request),
     )
-    out, headers = _render(call, spec, projection, params.get("lang"), result)
-    return respond(call, out[0], status=206 if headers else 200, headers=headers)
+    out, headers = _render(request, call, spec, projection, params.get("lang"), result)
+    return respond(call, out[0], status=206 if "Content-Range" in headers else 200, headers=headers)
 
 
 async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Response:
@@ -137,7 +145,7 @@ async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Res
     result = await broker(request).query_temporal_entities(
         call.tenant, query, spec, attrs=projection.attrs, max_instances=_max_instances(request)
     )
-    out, headers = _render(call, spec, projection, params.get("lang"), result)
+    out, headers = _render(request, call, spec, projection, params.get("lang"), result)
     if result.total is not None:
         headers["NGSILD-Results-Count"] = str(result.total)
     return respond(call, out, status=206 if "Content-Range" in headers else 200, headers=headers)
