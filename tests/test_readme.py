@@ -48,10 +48,13 @@ def test_readme_tour_runs_against_the_demo_city(tmp_path: Path):
         done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr + done.stdout
     outputs = [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    types, high_pm10, near_city_hall, weekly, history = outputs  # the POST prints nothing
+    types, high_pm10, near_city_hall, joined, weekly, history = outputs  # POST prints nothing
     assert "AirQualityObserved" in types["typeList"]
     assert 1 <= len(high_pm10) <= 3 and all(e["pm10"] > 40 for e in high_pm10)
     assert near_city_hall and all(set(e) <= {"id", "type", "pm10", "name"} for e in near_city_hall)
+    assert set(joined) == {"id", "pm10", "refDistrict"}
+    assert joined["refDistrict"]["type"] == "AdministrativeArea"
+    assert joined["refDistrict"]["name"] == "Jongno-gu"
     assert {"avg", "max"} <= set(weekly["pm10"])
     instances = history["pm10"] if isinstance(history["pm10"], list) else [history["pm10"]]
     assert [i["value"] for i in instances] == [55]
