@@ -524,3 +524,14 @@ def test_periodic_notification_join(hub: Hub, receiver: Receiver):
     (gauge,) = note["data"]
     assert gauge["station"]["entity"] == {
         "id": "urn:ngsi-ld:Station:s1", "type": "Station", "name": "Hangang Bridge"}  # fmt: skip
+
+
+def test_linked_q_in_a_subscription_is_refused_clearly(hub: Hub):
+    """A subscription's q is matched against each changed entity alone: a term on Linked
+    Entities cannot be, and is refused at creation rather than never matching."""
+    body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}], "q": "station{name}",
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/x"}}}  # fmt: skip
+    r = hub.http.post("/subscriptions", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("OperationNotSupported")
+    assert "join" in r.json()["detail"]

@@ -273,7 +273,10 @@ class _QParser(BooleanParser):
         first = self._name()
         if self.text.startswith("{", self.pos):
             if not self.linked:
-                raise OperationNotSupported("q: linked entity paths (attr{...}) need join")
+                raise OperationNotSupported(
+                    "q: linked entity paths (attr{...}) are supported in entity queries with "
+                    "join only, not here"
+                )
             self.pos += 1
             types: tuple[str, ...] = ()
             hint = _TYPE_HINT.match(self.text, self.pos)
