@@ -177,6 +177,34 @@ def test_query_temporal_via_post(hub):
     assert entity["@context"] == CORE
 
 
+def test_query_temporal_via_post_ors_every_selector(hub):
+    """All EntitySelectors count, OR-ed (clause 5.2.23); not only the first one."""
+    create_vehicle(hub)
+    bus = {"id": "urn:ngsi-ld:Bus:7", "type": "Bus", "speed": [speed(40, "2018-08-01T12:06:00Z")]}
+    car = {"id": "urn:ngsi-ld:Car:9", "type": "Car", "speed": [speed(30, "2018-08-01T12:06:00Z")]}
+    for body in (bus, car):
+        assert hub.http.post("/temporal/entities", json=body).status_code == 201
+    query = {"type": "Query", "temporalQ": BETWEEN}
+
+    def ids(*selectors):
+        response = hub.http.post(
+            "/temporal/entityOperations/query", json={**query, "entities": list(selectors)}
+        )
+        assert response.status_code == 200, response.text
+        return sorted(e["id"] for e in response.json())
+
+    assert ids({"type": "Vehicle"}, {"type": "Bus"}) == ["urn:ngsi-ld:Bus:7", VEHICLE]
+    assert ids({"type": "Vehicle"}, {"type": "Car", "id": "urn:ngsi-ld:Car:9"}) == [
+        "urn:ngsi-ld:Car:9",
+        VEHICLE,
+    ]
+    assert ids({"type": "Bus", "idPattern": ".*:8$"}, {"type": "Car"}) == ["urn:ngsi-ld:Car:9"]
+    bad = {**query, "entities": [{"type": ["Vehicle"]}]}
+    response = hub.http.post("/temporal/entityOperations/query", json=bad)
+    assert response.status_code == 400, response.text
+    assert "type string" in response.json()["detail"]
+
+
 def test_modify_and_delete_instances(hub):
     create_vehicle(hub)
     path = f"/temporal/entities/{VEHICLE}"

@@ -191,6 +191,14 @@ class TemporalOperations(EntityOperations):
             start = min(s.first for s in series)
         return StoreAggregation(series, periods, start, end)
 
+    async def temporal_ids(self, tenant: str, query: EntityQuery) -> list[str]:
+        """The ids of the temporal entities the query's type, id and idPattern select."""
+        await self._require_tenant(tenant)
+        rows, _ = await self.store.temporal_entities(
+            tenant, dataclasses.replace(query, limit=1 << 30, offset=0, count=False)
+        )
+        return [row.entity_id for row in rows]
+
     async def query_temporal_entities(
         self,
         tenant: str,

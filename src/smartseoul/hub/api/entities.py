@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -405,8 +405,6 @@ async def post_query(request: Request) -> Response:
         raise BadRequestData('The body must be a Query object with "type": "Query" (5.2.23)')
     flat: dict[str, Any] = dict(request.query_params)
     selectors = body.get("entities")
-    if selectors is not None:
-        flat.update(_selectors(selectors))
     for key in ("attrs", "pick", "omit"):
         if key in body:
             if not isinstance(body[key], list) or not body[key]:
@@ -439,24 +437,38 @@ async def post_query(request: Request) -> Response:
     opts = render_options(call, flat.get, flag_options(request, QUERY_OPTIONS), join)
     geometry = _geometry_property(call, flat.get)
     settings = request.app.state.settings
-    if (
-        selectors is not None
-        and len(selectors) > 1
-        and any("id" in sel or "idPattern" in sel for sel in selectors)
-    ):
+    if selectors is not None:
+        flat = await selector_params(request, call, selectors, flat)
+    query = build_query(call, flat.get, settings, linked=True)
+    return await _run_query(request, call, query, opts, geometry, join)
+
+
+async def selector_params(
+    request: Request,
+    call: Call,
+    selectors: Any,
+    flat: dict[str, Any],
+    resolve: Callable[[str, EntityQuery], Awaitable[list[str]]] | None = None,
+) -> dict[str, Any]:
+    """The EntitySelectors of a Query body (clause 5.2.23) added to query parameters.
+
+    ``resolve`` gives the ids one selector matches (default: the entities')."""
+    flat = {**flat, **_selectors(selectors)}
+    if len(selectors) > 1 and any("id" in sel or "idPattern" in sel for sel in selectors):
         # Selectors are OR-ed (clause 5.2.23); with ids or patterns that is no single
         # filter, so the union of ids is resolved first (rare: one query per selector).
+        settings = request.app.state.settings
+        resolve = resolve or broker(request).matching_ids
         found: dict[str, None] = {}
         flat = {k: v for k, v in flat.items() if k not in ("type", "id", "idPattern")}
         for sel in selectors:
             one = build_query(call, {**flat, **_selectors([sel])}.get, settings, linked=True)
-            found.update(dict.fromkeys(await broker(request).matching_ids(call.tenant, one)))
+            found.update(dict.fromkeys(await resolve(call.tenant, one)))
         flat.update(id=list(found), local="true")
         if not found:
             flat["idPattern"] = "(?!)"  # matches nothing
             del flat["id"]
-    query = build_query(call, flat.get, settings, linked=True)
-    return await _run_query(request, call, query, opts, geometry, join)
+    return flat
 
 
 def _selectors(selectors: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartseoul.hub.api.common import Call, int_param, no_content, read_call, respond
-from smartseoul.hub.api.entities import apply_paging, broker, build_query
+from smartseoul.hub.api.entities import apply_paging, broker, build_query, selector_params
 from smartseoul.hub.entities import check_name, is_uri
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.temporal import (
@@ -166,13 +166,6 @@ async def post_query_temporal(request: Request) -> Response:
     params: dict[str, Any] = {
         k: v for k, v in request.query_params.items() if k in ("format", "options", "count")
     }
-    selectors = body.get("entities") or []
-    if not isinstance(selectors, list) or not all(isinstance(s, dict) for s in selectors):
-        raise BadRequestData("entities: must be an array of EntitySelectors")
-    if selectors:
-        params.update(
-            {k: selectors[0][k] for k in ("id", "idPattern", "type") if k in selectors[0]}
-        )
     for key in ("attrs", "pick", "omit"):
         if key in body:
             params[key] = ",".join(_names(body[key]))
@@ -190,6 +183,10 @@ async def post_query_temporal(request: Request) -> Response:
         if "geoproperty" in geo:
             params["geoproperty"] = geo["geoproperty"]
     params.update(temporal_params_from_query(body))
+    if body.get("entities") is not None:
+        params = await selector_params(
+            request, call, body["entities"], params, broker(request).temporal_ids
+        )
     return await _query(request, call, params)
 
 
