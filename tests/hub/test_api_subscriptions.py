@@ -296,6 +296,41 @@ def test_receiver_down_then_up_still_gets_it(hub: Hub):
         late.stop()
 
 
+def test_endpoint_cooldown_drops_notifications_after_a_failure(hub: Hub):
+    """Clause 5.2.15: after a failed delivery nothing goes to the endpoint until its
+    cooldown is over; notifications made meanwhile are not sent, the failed one is retried."""
+    failing = Receiver(status=500).start()
+    try:
+        body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+                "notification": {"endpoint": {"uri": failing.url, "cooldown": 2500}}, **CTX}  # fmt: skip
+        r = hub.http.post("/subscriptions", json=body, headers={"Content-Type": LD})
+        assert r.status_code == 201, r.text
+        sub_id = r.headers["Location"].rsplit("/", 1)[1]
+        assert hub.http.get(f"/subscriptions/{sub_id}").json()["notification"]["endpoint"][
+            "cooldown"
+        ] == 2500
+        create_gauge(hub, level=1.0)
+        first_at, _, note = failing.next()
+        assert note["data"][0]["level"]["value"] == 1.0
+        deadline = time.time() + 10
+        while not hub.http.get(f"/subscriptions/{sub_id}").json()["notification"].get(
+            "timesFailed"
+        ):
+            assert time.time() < deadline, "the failure was not recorded"
+            time.sleep(0.02)
+        failing.status = 200
+        patch_level(hub, 2.0)  # within the cooldown: not sent
+        retry_at, _, note = failing.next(timeout=10)
+        assert note["data"][0]["level"]["value"] == 1.0  # the failed one, retried
+        assert retry_at - first_at >= 2.4
+        assert failing.quiet(1.0), "a notification made during the cooldown was sent"
+        status = hub.http.get(f"/subscriptions/{sub_id}").json()["notification"]
+        assert status["timesFailed"] == 1 and status["timesSent"] == 2
+        assert status["status"] == "ok"
+    finally:
+        failing.stop()
+
+
 def test_tenant_header_is_sent(hub: Hub, receiver: Receiver):
     tenant = {"NGSILD-Tenant": "gangnam"}
     body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],

@@ -85,6 +85,8 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._listen: Any = None
         self._last_periodic = 0.0
+        # Endpoint URI -> time of its last failed delivery, for ``cooldown`` (clause 5.2.15).
+        self._failed_at: dict[str, float] = {}
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="smartseoul-notifier"))
@@ -131,16 +133,27 @@ class Notifier:
         return len(rows) == self.batch
 
     async def _deliver_row(self, row: OutboxRow) -> None:
+        uri = row.endpoint.get("uri", "")
+        cooldown = row.endpoint.get("cooldown", 0) / 1000
+        if cooldown and time.time() < self._failed_at.get(uri, -cooldown) + cooldown:
+            # Clause 5.2.15: within an endpoint's cooldown after a failure, a notification
+            # is not sent. The failed one itself is retried once the cooldown is over.
+            log.info("notification %s to %s dropped: endpoint cooling down", row.id, uri)
+            await self.store.drop_notification(row)
+            return
         try:
             await self.deliver(row)
             ok, error = True, ""
         except Exception as exc:  # any failure is retried: at-least-once
             ok, error = False, f"{type(exc).__name__}: {exc}"
-            log.info("notification %s to %s failed: %s", row.id, row.endpoint.get("uri"), error)
+            log.info("notification %s to %s failed: %s", row.id, uri, error)
         retry = None
-        if not ok:
+        if ok:
+            self._failed_at.pop(uri, None)
+        else:
+            failed_at = self._failed_at[uri] = time.time()
             delay = min(self.max_backoff, self.backoff * 2 ** max(0, row.attempts - 1))
-            retry = time.time() + delay
+            retry = failed_at + max(delay, cooldown)
         await self.store.notification_done(row, ok=ok, at=now_iso(), error=error, retry_at=retry)
 
     async def deliver(self, row: OutboxRow) -> None:

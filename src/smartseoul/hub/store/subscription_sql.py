@@ -318,6 +318,11 @@ class SubscriptionStoreMixin:
                     [at, at, row.tenant, row.subscription_id],
                 )
 
+    async def drop_notification(self, row: OutboxRow) -> None:
+        """Remove a notification that is not to be sent (endpoint cooldown, clause 5.2.15)."""
+        async with self.write() as conn:
+            await conn.execute("DELETE FROM notification_outbox WHERE id=?", [row.id])
+
     async def outbox_size(self) -> int:
         async with self.read() as conn:
             return (await conn.fetchall("SELECT count(*) FROM notification_outbox"))[0][0]
