@@ -682,6 +682,12 @@ def test_post_query_ld_json_and_geojson(seeded):
         {"type": "Query", "geoQ": {"georel": "near", "geometry": "Point"}},
         {"type": "Query", "entities": [{"type": "Building"}], "attrs": []},
         [{"type": "Query"}],
+        # members typed String in clauses 5.2.23 and 5.2.13 (these used to give a 500)
+        {"type": "Query", "entities": [{"type": "Building"}], "q": ["height>1"]},
+        {"type": "Query", "entities": [{"type": "Building"}], "join": ["inline"]},
+        {"type": "Query", "geoQ": {"georel": ["near"], "geometry": "Point",
+                                   "coordinates": [127, 37.5]}},  # fmt: skip
+        {"type": "Query", "entities": [{"type": ["Building"]}]},
     ],
 )
 def test_post_query_errors(seeded, body):

@@ -37,6 +37,10 @@ OPENAPI = (
 )
 LEFT_OUT = "csource|entityMap|snapshot"
 BODYLESS = {411, 415}
+CORE_LINK = (
+    "<https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld>; "
+    'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+)
 EXAMPLES = 6  # per operation and mode (valid, invalid)
 
 
@@ -67,14 +71,58 @@ def check_answer(case, response) -> None:
     assert body["status"] == status and body["title"] and body["detail"], f"{body} for {where}"
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])  # the answers come from above the store
+def existing_resources(hub) -> dict[str, str]:
+    """An entity with history, a subscription and a hosted context, as path parameters
+    (made again before each operation): valid requests then reach real resources."""
+    vehicle = "urn:ngsi-ld:Vehicle:fuzz"
+    subscription_id = "urn:ngsi-ld:Subscription:fuzz"
+    entity = {
+        "id": vehicle,
+        "type": "Vehicle",
+        "speed": {"type": "Property", "value": 80, "observedAt": "2026-01-01T00:00:00Z"},
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [127, 37.5]}},
+    }
+    r = hub.http.post("/entityOperations/upsert", json=[entity])
+    assert r.status_code in (201, 204), r.text
+    hub.http.delete(f"/subscriptions/{subscription_id}")
+    subscription = {
+        "id": subscription_id,
+        "type": "Subscription",
+        "entities": [{"type": "Vehicle"}],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/none"}},
+    }
+    r = hub.http.post("/subscriptions", json=subscription)
+    assert r.status_code == 201, r.text
+    context = hub.http.post("/jsonldContexts", json={"@context": {"speed": "urn:x:speed"}})
+    assert context.status_code == 201, context.text
+    instance = hub.http.get(f"/temporal/entities/{vehicle}").json()["speed"][-1]
+    return {
+        "entityId": vehicle,
+        "attrId": "speed",
+        "type": "Vehicle",
+        "instanceId": instance["instanceId"],
+        "subscriptionId": subscription_id,
+        "contextId": context.headers["Location"].rsplit("/", 1)[1],
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_generated_requests_get_clear_answers(hub, operations):
     assert len(operations) == 39
     runs = []
     for operation in operations:
+        names = re.findall(r"{(\w+)}", operation.path)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            paths = headers = None
+            if mode is GenerationMode.POSITIVE:  # real resources, the default tenant and context
+                resources = existing_resources(hub)
+                paths = {name: resources[name] for name in names}
+                headers = {"NGSILD-Tenant": "", "Link": CORE_LINK}
+            strategy = operation.as_strategy(
+                generation_mode=mode, path_parameters=paths, headers=headers
+            )
 
-            @given(case=operation.as_strategy(generation_mode=mode))
+            @given(case=strategy)
             @settings(
                 max_examples=EXAMPLES,
                 deadline=None,
@@ -91,4 +139,4 @@ def test_generated_requests_get_clear_answers(hub, operations):
             except (Unsatisfiable, UnsupportedSchema):  # constraints the generator cannot meet
                 continue
             runs.append((operation.label, mode))
-    assert len(runs) >= 50, runs
+    assert len(runs) >= 70, runs

@@ -410,6 +410,7 @@ async def post_query(request: Request) -> Response:
             if not isinstance(body[key], list) or not body[key]:
                 raise BadRequestData(f"{key} must be a non-empty array (clause 5.2.23)")
             flat[key] = ",".join(str(a) for a in body[key])
+    check_strings(body, ("q", "scopeQ", "lang", "join"))
     for key in (
         "q", "scopeQ", "lang", "datasetId", "local", "expandValues", "join", "joinLevel",
         "containedBy",
@@ -429,6 +430,7 @@ async def post_query(request: Request) -> Response:
         geo = body["geoQ"]
         if not isinstance(geo, dict):
             raise BadRequestData("geoQ must be a GeoQuery object (clause 5.2.13)")
+        check_strings(geo, GEO_STRINGS, "geoQ.")
         flat["georel"] = geo.get("georel")
         flat["geometry"] = geo.get("geometry")
         flat["coordinates"] = geo.get("coordinates")
@@ -441,6 +443,16 @@ async def post_query(request: Request) -> Response:
         flat = await selector_params(request, call, selectors, flat)
     query = build_query(call, flat.get, settings, linked=True)
     return await _run_query(request, call, query, opts, geometry, join)
+
+
+GEO_STRINGS = ("georel", "geometry", "geoproperty")  # GeoQuery members (clause 5.2.13)
+
+
+def check_strings(body: dict[str, Any], names: Sequence[str], prefix: str = "") -> None:
+    """The members of a Query body (clause 5.2.23) that the spec types as String."""
+    for name in names:
+        if name in body and not isinstance(body[name], str):
+            raise BadRequestData(f"{prefix}{name} must be a string, got {body[name]!r}")
 
 
 async def selector_params(

@@ -18,7 +18,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartseoul.hub.api.common import Call, int_param, no_content, read_call, respond
-from smartseoul.hub.api.entities import apply_paging, broker, build_query, selector_params
+from smartseoul.hub.api.entities import (
+    GEO_STRINGS,
+    apply_paging,
+    broker,
+    build_query,
+    check_strings,
+    selector_params,
+)
 from smartseoul.hub.entities import check_name, is_uri
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.temporal import (
@@ -169,11 +176,15 @@ async def post_query_temporal(request: Request) -> Response:
     for key in ("attrs", "pick", "omit"):
         if key in body:
             params[key] = ",".join(_names(body[key]))
+    check_strings(body, ("q", "scopeQ", "lang"))
     for key in ("q", "scopeQ", "lang"):
         if key in body:
             params[key] = body[key]
-    if isinstance(body.get("geoQ"), dict):
+    if "geoQ" in body:
         geo = body["geoQ"]
+        if not isinstance(geo, dict):
+            raise BadRequestData("geoQ must be a GeoQuery object (clause 5.2.13)")
+        check_strings(geo, GEO_STRINGS, "geoQ.")
         coords = geo.get("coordinates")
         params.update(
             georel=geo.get("georel"),
