@@ -127,3 +127,37 @@ def test_prefer_versions_on_the_temporal_api(hub):
     assert query.status_code == 200, query.text
     assert query.headers["Preference-Applied"] == "ngsi-ld=1.6"
     assert query.json()[0]["config"][0]["type"] == "Property"
+
+
+def test_discovery_reports_attribute_types_a_client_knows(hub):
+    """/types/{type} and /attributes/{attr} under Prefer: older clients see the
+    attribute types of their version (table 4.3.6.8-1); every discovery answer says
+    which version it follows."""
+    assert hub.http.post("/entities", json=ENTITY).status_code == 201
+
+    def kinds(path, version):
+        headers = {"Prefer": f"ngsi-ld={version}"} if version else {}
+        response = hub.http.get(path, headers=headers)
+        assert response.status_code == 200, response.text
+        if version:
+            assert response.headers["Preference-Applied"] == f"ngsi-ld={version}"
+        else:
+            assert "Preference-Applied" not in response.headers
+        body = response.json()
+        if path.startswith("/attributes/"):
+            return body["attributeTypes"]
+        return {a["attributeName"]: a["attributeTypes"] for a in body["attributeDetails"]}
+
+    current = kinds("/types/Sensor", None)
+    assert current["route"] == ["ListRelationship"] and current["config"] == ["JsonProperty"]
+    assert kinds("/types/Sensor", "1.9") == current
+    v16 = kinds("/types/Sensor", "1.6")
+    assert v16["route"] == ["Relationship"] and v16["config"] == ["Property"]
+    assert v16["category"] == ["Property"] and v16["name"] == ["LanguageProperty"]
+    assert kinds("/types/Sensor", "1.3")["name"] == ["Property"]
+    assert kinds("/attributes/readings", None) == ["ListProperty"]
+    assert kinds("/attributes/readings", "1.7") == ["Property"]
+    for path in ("/types", "/types?details=true", "/attributes", "/attributes?details=true"):
+        response = hub.http.get(path, headers={"Prefer": "ngsi-ld=1.6"})
+        assert response.status_code == 200, response.text
+        assert response.headers["Preference-Applied"] == "ngsi-ld=1.6"

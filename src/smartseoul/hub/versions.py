@@ -130,5 +130,27 @@ def downgrade_temporal(
     return entity, out
 
 
+# Attribute types introduced after 1.0, and what an older client reads instead (table 4.3.6.8-1).
+_KINDS_SINCE: dict[str, tuple[Version, str]] = {
+    "JsonProperty": ((1, 8), "Property"),
+    "VocabProperty": ((1, 8), "Property"),
+    "ListProperty": ((1, 8), "Property"),
+    "ListRelationship": ((1, 8), "Relationship"),
+    "LanguageProperty": ((1, 4), "Property"),
+}
+
+
+def downgrade_kinds(kinds: set[str], version: Version | None) -> list[str]:
+    """Attribute type names as a client of ``version`` knows them, sorted (discovery)."""
+    if version is None:
+        return sorted(kinds)
+    return sorted({_kind_for(kind, version) for kind in kinds})
+
+
+def _kind_for(kind: str, version: Version) -> str:
+    since, older = _KINDS_SINCE.get(kind, ((1, 0), kind))
+    return older if version < since else kind
+
+
 def _rest(inst: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in inst.items() if k != "type"}

@@ -1,4 +1,7 @@
-"""Discovery routes: /types and /attributes (clauses 5.7.5 to 5.7.10, 6.25 to 6.28)."""
+"""Discovery routes: /types and /attributes (clauses 5.7.5 to 5.7.10, 6.25 to 6.28).
+
+A ``Prefer: ngsi-ld=X.Y`` header (clause 4.3.6.8) reports attribute types as a client of
+that version knows them, and is answered with ``Preference-Applied`` (clause 6.3.6)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from starlette.routing import Route
 from smartseoul.hub.api.common import read_call, respond
 from smartseoul.hub.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from smartseoul.hub.store.base import EntityQuery
+from smartseoul.hub.versions import Version, applied_header, downgrade_kinds, preferred
 
 
 def _details(request: Request) -> bool:
@@ -25,10 +29,16 @@ async def _check_tenant(request: Request, tenant: str) -> None:
         raise NonexistentTenant(f"Tenant {tenant!r} does not exist", instance=tenant)
 
 
+def _version(request: Request) -> tuple[Version | None, dict[str, str] | None]:
+    version = preferred(request.headers.get("prefer"))
+    return version, None if version is None else applied_header(version)
+
+
 async def list_types(request: Request) -> Response:
     """Retrieve available entity types (5.7.5) or their details (5.7.6)."""
     call = await read_call(request)
     await _check_tenant(request, call.tenant)
+    version, headers = _version(request)
     summary = await request.app.state.store.type_summary(call.tenant)
     if _details(request):
         payload: object = [
@@ -46,13 +56,14 @@ async def list_types(request: Request) -> Response:
             "type": "EntityTypeList",
             "typeList": sorted(call.compact(t) for t in summary),
         }
-    return respond(call, payload)
+    return respond(call, payload, headers=headers)
 
 
 async def type_info(request: Request) -> Response:
     """Retrieve available entity type information (5.7.7, 5.2.26)."""
     call = await read_call(request)
     await _check_tenant(request, call.tenant)
+    version, headers = _version(request)
     type_iri = call.expand(request.path_params["type"])
     store = request.app.state.store
     count = 0
@@ -76,18 +87,19 @@ async def type_info(request: Request) -> Response:
                 "id": name,
                 "type": "Attribute",
                 "attributeName": call.compact(name),
-                "attributeTypes": sorted(kinds[name]),
+                "attributeTypes": downgrade_kinds(kinds[name], version),
             }
             for name in sorted(kinds)
         ],
     }
-    return respond(call, payload)
+    return respond(call, payload, headers=headers)
 
 
 async def list_attributes(request: Request) -> Response:
     """Retrieve available attributes (5.7.8) or their details (5.7.9)."""
     call = await read_call(request)
     await _check_tenant(request, call.tenant)
+    version, headers = _version(request)
     summary = await request.app.state.store.attribute_summary(call.tenant)
     if _details(request):
         payload: object = [
@@ -105,13 +117,14 @@ async def list_attributes(request: Request) -> Response:
             "type": "AttributeList",
             "attributeList": sorted(call.compact(n) for n in summary),
         }
-    return respond(call, payload)
+    return respond(call, payload, headers=headers)
 
 
 async def attribute_info(request: Request) -> Response:
     """Retrieve available attribute information (5.7.10, 5.2.28)."""
     call = await read_call(request)
     await _check_tenant(request, call.tenant)
+    version, headers = _version(request)
     name = call.expand(request.path_params["attr"])
     store = request.app.state.store
     instances = 0
@@ -129,10 +142,10 @@ async def attribute_info(request: Request) -> Response:
         "type": "Attribute",
         "attributeName": call.compact(name),
         "attributeCount": instances,  # instances with this name (table 5.2.28-1)
-        "attributeTypes": sorted(kinds),
+        "attributeTypes": downgrade_kinds(kinds, version),
         "typeNames": sorted(call.compact(t) for t in types),
     }
-    return respond(call, payload)
+    return respond(call, payload, headers=headers)
 
 
 routes = [
