@@ -135,9 +135,11 @@ class Notifier:
     async def _deliver_row(self, row: OutboxRow) -> None:
         uri = row.endpoint.get("uri", "")
         cooldown = row.endpoint.get("cooldown", 0) / 1000
-        if cooldown and time.time() < self._failed_at.get(uri, -cooldown) + cooldown:
-            # Clause 5.2.15: within an endpoint's cooldown after a failure, a notification
-            # is not sent. The failed one itself is retried once the cooldown is over.
+        fresh = row.attempts <= 1  # attempts counts claims, this one included
+        if fresh and cooldown and time.time() < self._failed_at.get(uri, -cooldown) + cooldown:
+            # Clause 5.2.15: within an endpoint's cooldown after a failure, a new
+            # notification is not sent. Failed ones are retried once their cooldown is over
+            # (even if another failure to the same endpoint started a later one).
             log.info("notification %s to %s dropped: endpoint cooling down", row.id, uri)
             await self.store.drop_notification(row)
             return
