@@ -24,8 +24,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smartseoul import __version__
 from smartseoul.config import Settings
 from smartseoul.hub.api import routes as hub_routes
+from smartseoul.hub.api.common import NUL_DETAIL
 from smartseoul.hub.broker import Broker
 from smartseoul.hub.errors import (
+    BadRequestData,
     HttpStatusOnly,
     InternalError,
     InvalidRequest,
@@ -181,6 +183,26 @@ class Metrics:
             self.latency.labels(method).observe(time.perf_counter() - start)
 
 
+class RefuseNul:
+    """A NUL character (U+0000) in the path or query of a hub request is BadRequestData on
+    every backend, as in a body (``refuse_nul``): PostgreSQL text cannot hold it."""
+
+    def __init__(self, app: ASGIApp, prefix: str):
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith(self.prefix)
+            and ("\x00" in scope["path"] or b"%00" in scope["query_string"])
+        ):
+            response = problem_response(BadRequestData(NUL_DETAIL), Request(scope))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 async def sweep_expired(broker: Broker, every: float) -> None:
     """Remove expired entities and attributes every ``every`` seconds (clause 4.22)."""
     while True:
@@ -296,5 +318,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.store = store
     app.state.broker = Broker(store)
     install_hub_auth(app, settings, prefix=API_ROOT)  # SMARTSEOUL_AUTH=on only
+    app.add_middleware(RefuseNul, prefix=API_ROOT)
     app.add_middleware(Metrics, registry=registry)
     return app

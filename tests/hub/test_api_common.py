@@ -360,3 +360,35 @@ def test_health_is_cheap_and_metrics_count_the_store(hub):
     body["id"] = "urn:ngsi-ld:Thing:m2"
     assert hub.http.post("/entities", json=body).status_code == 201
     assert sizes()["entities"] == 1.0  # the cached count
+
+
+def test_nul_characters_are_refused_on_every_backend(hub):
+    """U+0000 anywhere in a request is 400 BadRequestData and writes nothing; PostgreSQL
+    cannot store it, and SQLite answers the same. A backslash followed by "u0000" is text."""
+
+    def entity(value, name="name"):
+        return {"id": B1, "type": "Building", name: {"type": "Property", "value": value}}
+
+    def raw(**parts):  # the JSON text as a client sends it, with its \u0000 escapes
+        return {"content": json.dumps(parts["body"]).encode(), "headers": JSON}
+
+    refused = [
+        hub.http.post("/entities", **raw(body=entity("a\x00b"))),
+        hub.http.post("/entities", **raw(body=entity("x", name="na\x00me"))),
+        hub.http.post("/entityOperations/upsert", **raw(body=[entity(["ok", "\x00"])])),
+        hub.http.post("/jsonldContexts", **raw(body={"@context": {"x\x00": EX}})),
+        hub.http.get("/entities/urn:ngsi-ld:Building:b%001"),
+        hub.http.get("/entities", params={"type": "Building", "id": "urn:a:\x00"}),
+        hub.http.get("/entities", params={"type": "Build\x00ing"}),
+        hub.http.get("/jsonldContexts/urn:x%00"),
+    ]
+    for response in refused:
+        body = problem(response, 400, "BadRequestData")
+        assert "U+0000" in body["detail"]
+    assert hub.http.get(f"/entities/{B1}").status_code == 404
+    contexts = hub.http.get("/jsonldContexts", params={"kind": "Hosted"}).json()
+    assert contexts == []
+
+    text = "a\\u0000b"  # six characters after the a: no NUL
+    assert hub.http.post("/entities", **raw(body=entity(text))).status_code == 201
+    assert hub.http.get(f"/entities/{B1}").json()["name"]["value"] == text

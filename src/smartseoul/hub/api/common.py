@@ -99,6 +99,7 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+        refuse_nul(raw, payload)
         if ctype == LD_JSON:
             if link and parse_link_header(link):
                 raise BadRequestData(
@@ -114,6 +115,27 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
     context = await request.app.state.resolver.resolve(source)
     geo_link = accept == GEO_JSON and "body=json" in headers.get("prefer", "")
     return Call(tenant, context, accept, payload, source, geo_link)
+
+
+NUL_DETAIL = "The request holds a NUL character (U+0000), which the hub does not store"
+
+
+def refuse_nul(raw: bytes, payload: Any) -> None:
+    """A JSON body with U+0000 in a string is BadRequestData on every backend, since
+    PostgreSQL text and jsonb cannot hold it. Only a body whose bytes contain the escape
+    is walked, so the common case costs one byte search."""
+    if b"\\u0000" in raw and _holds_nul(payload):
+        raise BadRequestData(NUL_DETAIL)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _has_context(payload: Any) -> bool:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartseoul.hub.api.common import refuse_nul
 from smartseoul.hub.errors import (
     BadRequestData,
     InvalidRequest,
@@ -106,10 +107,12 @@ async def get_context(request: Request) -> Response:
 
 async def add_context(request: Request) -> Response:
     """Store a client's @context and host it (clause 5.13.2)."""
+    raw = await request.body()
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+    refuse_nul(raw, body)
     if not isinstance(body, dict) or "@context" not in body:
         raise BadRequestData("the body must be a JSON object with a top-level @context")
     resolver: ContextResolver = request.app.state.resolver
