@@ -160,6 +160,46 @@ def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
     run_local(backend, tmp_path, scenario)
 
 
+def test_nul_text_is_a_bad_value_and_unstored_readings_are_not_acknowledged(backend, tmp_path):
+    """A Text reading holding U+0000 (which the hub refuses) is rejected alone; when the hub
+    cannot store a batch, the HTTP answer says so (503, write_failed) instead of 200."""
+
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        app = Starlette(routes=[Mount("/iot", routes=routes)])
+        app.state.iot_agent = agent
+        device = probe_device()
+        device.measures["s"] = Measure("status", "Text", None)
+        await agent.provision([device])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            mixed = await http.post("/iot/k1/probe-1/attrs", json={"t": 21.5, "s": "o\x00k"})
+            assert mixed.status_code == 200, mixed.text
+            assert mixed.json()["accepted"] == 1
+            assert [(r["reason"], r["measure"]) for r in mixed.json()["rejected"]] == [
+                ("bad_value", "s")
+            ]
+            probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+            assert probe["temperature"] == 21.5 and "status" not in probe
+
+            store = client.broker.store
+            await store.close()  # the database goes away
+            try:
+                lost = await http.post("/iot/k1/probe-1/attrs", json={"t": 30.0, "s": "ok"})
+            finally:
+                await store.open()
+            assert lost.status_code == 503, lost.text
+            assert lost.json()["accepted"] == 0
+            assert [(r["reason"], r["measure"]) for r in lost.json()["rejected"]] == [
+                ("write_failed", "urn:ngsi-ld:Probe:probe-1")
+            ]
+            probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+            assert probe["temperature"] == 21.5
+            stats = (await http.get("/iot/stats")).json()
+            assert stats["rejected"]["bad_value"] == 1 and stats["rejected"]["write_failed"] >= 1
+
+    run_local(backend, tmp_path, scenario)
+
+
 def test_silence_is_marked_and_cleared(backend, tmp_path):
     async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
         await agent.provision([probe_device(interval=0.2, silence_after=2)])

@@ -44,7 +44,9 @@ def _receipt_response(receipt: Receipt) -> Response:
     if receipt.refused:
         return _json(body, _REFUSED_STATUS.get(receipt.refused, 400))
     if receipt.accepted == 0:
-        return _json(body, 400)
+        # Nothing stored: the hub's fault (retry later) or the message's (fix it).
+        unstored = any(r.reason == "write_failed" for r in receipt.rejections)
+        return _json(body, 503 if unstored else 400)
     return _json(body)
 
 

@@ -60,6 +60,8 @@ class Receipt:
     accepted: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     refused: str | None = None
+    tenant: str = ""
+    targets: dict[str, int] = field(default_factory=dict)  # entity id -> readings queued
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -79,7 +81,8 @@ class _Pending:
     # One partial Device entity per device and tenant: only the latest last-seen matters.
     devices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     measurements: int = 0
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    # Callers waiting for the write; each learns the (tenant, entity id) pairs that failed.
+    waiters: list[asyncio.Future[set[tuple[str, str]]]] = field(default_factory=list)
 
 
 class IotAgent:
@@ -242,9 +245,16 @@ class IotAgent:
             apikey, device_id, payload, self.clock(), content_type=content_type
         )
         if wait and receipt.accepted:
-            waiter = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[set[tuple[str, str]]] = (
+                asyncio.get_running_loop().create_future()
+            )
             self._pending.waiters.append(waiter)
-            await waiter
+            failed = await waiter
+            for entity_id, count in receipt.targets.items():
+                if (receipt.tenant, entity_id) in failed:  # acknowledged only once stored
+                    receipt.accepted -= count
+                    detail = "the hub did not store these readings (see the agent's log)"
+                    receipt.rejections.append(Rejection("write_failed", detail, entity_id))
         return receipt
 
     async def _lookup_and_accept(
@@ -279,7 +289,7 @@ class IotAgent:
             self.stats.reject(device.device_id, Rejection("wrong_apikey", f"apikey {apikey!r}"))
             return Receipt(refused="wrong_apikey")
         parsed = parse_payload(payload, content_type=content_type)
-        receipt = Receipt(rejections=parsed.rejections)
+        receipt = Receipt(rejections=parsed.rejections, tenant=device.tenant)
         received_at = format_time(_utc(received))
         entities: dict[tuple[str, str], dict[str, Any]] = {}
         for reading in parsed.readings:
@@ -306,6 +316,7 @@ class IotAgent:
                 attr["unitCode"] = measure.unit_code
             entity[measure.attr] = attr
             receipt.accepted += 1
+            receipt.targets[target.id] = receipt.targets.get(target.id, 0) + 1
         if not parsed.readings and not parsed.rejections:
             receipt.rejections.append(Rejection("empty_payload", "no measurement in the payload"))
         for rejection in receipt.rejections:
@@ -344,6 +355,7 @@ class IotAgent:
         """Write everything queued now (also what the writer does after each window)."""
         pending, self._pending = self._pending, _Pending()
         self._full.clear()
+        failed: set[tuple[str, str]] = set()
         try:
             for tenant in pending.targets.keys() | pending.devices.keys():
                 entities = pending.targets.get(tenant, [])
@@ -354,13 +366,18 @@ class IotAgent:
                 for start in range(0, len(entities), _WRITE_SLICE):
                     if start:
                         await asyncio.sleep(0)
-                    await self._write(tenant, entities[start : start + _WRITE_SLICE])
+                    lost = await self._write(tenant, entities[start : start + _WRITE_SLICE])
+                    failed.update((tenant, entity_id) for entity_id in lost)
+        except BaseException:
+            failed.update((t, e["id"]) for t, es in pending.targets.items() for e in es)
+            raise
         finally:
             for waiter in pending.waiters:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(failed)
 
-    async def _write(self, tenant: str, entities: list[dict[str, Any]]) -> None:
+    async def _write(self, tenant: str, entities: list[dict[str, Any]]) -> set[str]:
+        """One batch upsert, retried while the hub fails; the ids it did not store."""
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 outcome = await self.client.upsert(entities, context=IOT_CONTEXT, tenant=tenant)
@@ -371,13 +388,16 @@ class IotAgent:
                     continue
                 for entity in entities:
                     self.stats.reject(None, Rejection("write_failed", str(err), entity["id"]))
-                return
+                return {entity["id"] for entity in entities}
             self.stats.batches += 1
             self.stats.entities_written += len(outcome.written)
+            lost = set()
             for error in outcome.errors:
                 detail = str(error.get("error", {}).get("detail", error))
                 self.stats.reject(None, Rejection("write_failed", detail, error.get("entityId")))
-            return
+                lost.add(str(error.get("entityId")))
+            return lost
+        return set()
 
     async def _writer(self) -> None:
         while True:

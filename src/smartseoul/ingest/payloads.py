@@ -138,7 +138,10 @@ def convert_value(raw: Any, kind: str) -> Any:
     if kind == "Text":
         if isinstance(raw, dict | list):
             raise ValueError(f"expected text, got {type(raw).__name__}")
-        return raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+        text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+        if "\x00" in text:  # the hub refuses it (PostgreSQL cannot store it)
+            raise ValueError("text holds a NUL character (U+0000)")
+        return text
     if kind == "Boolean":
         if isinstance(raw, bool):
             return raw
