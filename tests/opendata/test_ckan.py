@@ -122,3 +122,16 @@ def test_unknown_action_and_bad_key(city):
     assert "package_list" in error["message"]
     r = city.http.get("/api/3/action/package_list", headers={"Authorization": "Bearer nope"})
     failed(r, 401, "Authorization Error")
+
+
+def test_nul_characters_find_nothing(city):
+    """A name or id holding U+0000 (which PostgreSQL text cannot hold) is not found, in
+    each API's own error shape, instead of a database error."""
+    failed(action(city, "package_show", id="air\x00"), 404, "Not Found Error")
+    failed(action(city, "resource_show", id="cctv-file\x00"), 404, "Not Found Error")
+    r = city.http.get("/opendata/datasets/air%00/resources/x/download")
+    assert r.status_code == 404 and r.json()["status"] == 404
+    r = city.http.get(f"/{city.reader}/json/Station%00Air/1/2")
+    assert r.status_code == 200 and r.json()["RESULT"]["CODE"] == "ERROR-310"
+    r = city.http.get("/opendata/admin/usage", params={"dataset": "a\x00"}, headers=city.auth())
+    assert r.status_code == 200 and r.json() == []

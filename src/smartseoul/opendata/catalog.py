@@ -260,6 +260,8 @@ class Catalog:
         return dataset
 
     async def delete_dataset(self, name: str) -> bool:
+        if "\x00" in name:
+            return False
         await self.open()
         async with self.store.write() as conn:
             await conn.execute(
@@ -294,6 +296,8 @@ class Catalog:
         return [r[0] for r in rows]
 
     async def get(self, name: str) -> Dataset:
+        if "\x00" in name:  # no name holds U+0000 (PostgreSQL text cannot)
+            raise NotFound(f"no dataset named {name!r}")
         await self.open()
         async with self.store.read() as conn:
             rows = await conn.fetchall("SELECT data FROM od_datasets WHERE name=?", [name])
@@ -307,6 +311,8 @@ class Catalog:
         return dataset
 
     async def resource(self, resource_id: str) -> tuple[Dataset, Resource]:
+        if "\x00" in resource_id:
+            raise NotFound(f"no resource with id {resource_id!r}")
         await self.open()
         async with self.store.read() as conn:
             rows = await conn.fetchall("SELECT dataset FROM od_resources WHERE id=?", [resource_id])

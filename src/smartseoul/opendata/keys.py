@@ -130,6 +130,8 @@ class KeyStore:
 
     async def revoke(self, key_or_id: str) -> bool:
         """Revoke by the key itself or by its id (its first characters); True if one was."""
+        if "\x00" in key_or_id:  # no key holds U+0000 (PostgreSQL text cannot)
+            return False
         await ensure_schema(self.store)
         async with self.store.write() as conn:
             done = await conn.execute(
@@ -233,6 +235,8 @@ class KeyStore:
         self, *, since: str = "", dataset: str = "", key_id: str = ""
     ) -> list[dict[str, Any]]:
         """Calls and rows served per day, dataset, key and API (days as YYYYMMDD, KST)."""
+        if "\x00" in since + dataset + key_id:  # nothing stored holds U+0000
+            return []
         await ensure_schema(self.store)
         sql = "SELECT day, dataset, key_prefix, api, calls, rows_served FROM od_usage WHERE day >= ?"
         params: list[Any] = [since]
