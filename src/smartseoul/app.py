@@ -41,7 +41,7 @@ from smartseoul.ingest.api import routes as iot_routes
 from smartseoul.ingest.iot_agent import start_iot_agent
 from smartseoul.opendata.auth import install as install_hub_auth
 from smartseoul.opendata.routes import routes as opendata_routes
-from smartseoul.services import service_routes
+from smartseoul.services import service_names, service_routes
 from smartseoul.web.routes import routes as web_routes
 
 log = logging.getLogger("smartseoul")
@@ -184,18 +184,21 @@ class Metrics:
 
 
 class RefuseNul:
-    """A NUL character (U+0000) in the path or query of a hub request is BadRequestData on
-    every backend, as in a body (``refuse_nul``): PostgreSQL text cannot hold it."""
+    """A NUL character (U+0000) in the path or query of a request to the hub or a city
+    service is BadRequestData on every backend, as in a hub body (``refuse_nul``):
+    PostgreSQL text cannot hold it. Those APIs answer ProblemDetails; the IoT agent and the
+    Open Data Plaza, which have their own error shapes, treat such names as unknown."""
 
-    def __init__(self, app: ASGIApp, prefix: str):
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]):
         self.app = app
-        self.prefix = prefix
+        self.prefixes = prefixes
+        self.below = tuple(p + "/" for p in prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"].startswith(self.prefix)
             and ("\x00" in scope["path"] or b"%00" in scope["query_string"])
+            and (scope["path"] in self.prefixes or scope["path"].startswith(self.below))
         ):
             response = problem_response(BadRequestData(NUL_DETAIL), Request(scope))
             await response(scope, receive, send)
@@ -318,6 +321,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.store = store
     app.state.broker = Broker(store)
     install_hub_auth(app, settings, prefix=API_ROOT)  # SMARTSEOUL_AUTH=on only
-    app.add_middleware(RefuseNul, prefix=API_ROOT)
+    services = tuple(f"/{name}" for name in service_names())
+    app.add_middleware(RefuseNul, prefixes=(API_ROOT, *services))
     app.add_middleware(Metrics, registry=registry)
     return app

@@ -382,6 +382,9 @@ def test_nul_characters_are_refused_on_every_backend(hub):
         hub.http.get("/entities", params={"type": "Build\x00ing"}),
         hub.http.get("/jsonldContexts/urn:x%00"),
     ]
+    # The city services answer ProblemDetails too, and share the rule.
+    refused.append(httpx.get(hub.base + "/cyber/incidents/urn:x%00", timeout=10))
+    refused.append(httpx.get(hub.base + "/flood/warnings", params={"gauge": "\x00"}, timeout=10))
     for response in refused:
         body = problem(response, 400, "BadRequestData")
         assert "U+0000" in body["detail"]

@@ -233,3 +233,13 @@ def test_detect_format_and_unknown_format():
 
 def test_event_time():
     assert event_time({"@timestamp": "1970-01-01T00:01:00.000Z"}) == 60.0
+
+
+def test_nul_characters_are_escaped_as_rsyslog_does():
+    """U+0000 (which PostgreSQL text cannot hold) becomes #000; the rest of the line stays."""
+    stats = ParseStats()
+    line = "<34>Oct 11 22:14:15 mymachine su\x00: 'su root' failed for lon\x00vick on /dev/pts/8"
+    (event,) = parse_lines([line], SyslogParser(now=lambda: NOW), stats)
+    assert event["process.name"] == "su#000"
+    assert event["message"] == "'su root' failed for lon#000vick on /dev/pts/8"
+    assert stats.events == 1 and not stats.skipped

@@ -84,10 +84,15 @@ def detect_format(line: str) -> str:
 
 
 def parse_lines(lines: Iterable[str], parser: Any, stats: ParseStats) -> Iterator[Event]:
-    """Events from lines; malformed lines are counted in ``stats`` and skipped."""
+    """Events from lines; malformed lines are counted in ``stats`` and skipped.
+
+    A NUL character is escaped as ``#000``, as rsyslog escapes control characters on
+    receipt: PostgreSQL text cannot hold it, and the rest of the line is kept."""
     parse = parser.parse
     for line in lines:
         stats.lines += 1
+        if "\x00" in line:
+            line = line.replace("\x00", "#000")
         try:
             event = parse(line)
         except ParseError as err:
