@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 from conftest import problem
 from smartseoul.config import Settings
@@ -21,14 +22,17 @@ from smartseoul.services.cyber.service import (
 )
 from smartseoul.services.cyber.store import EventStore
 
+# Yesterday: the event store keeps 30 days, and an older event is analysed but not stored.
+DAY = datetime.now(UTC) - timedelta(days=1)
+ISO_DAY = DAY.strftime("%Y-%m-%d")
 BRUTE_FORCE = [
-    f"<38>Nov 28 01:00:{i:02d} gw-1 sshd[7]: Failed password for invalid user u{i} from "
+    f"<38>{DAY:%b} {DAY.day:2d} 01:00:{i:02d} gw-1 sshd[7]: Failed password for invalid user u{i} from "
     f"203.0.113.66 port {40000 + i} ssh2"
     for i in range(12)
 ]
 WEB = [
     (
-        '{"timestamp":"2026-11-28T01:02:00.000000+0000","event_type":"http","src_ip":"198.51.100.4",'
+        '{"timestamp":"' + ISO_DAY + 'T01:02:00.000000+0000","event_type":"http","src_ip":"198.51.100.4",'
         '"src_port":5000,"dest_ip":"10.0.0.5","dest_port":80,"proto":"TCP","http":{"hostname":"cctv.example",'
         f'"url":"/view.php?id={i}%20UNION%20SELECT%20pw","http_user_agent":"sqlmap/1.7","status":200}}}}'
     )
@@ -98,7 +102,7 @@ def test_routes_search_workflow_and_errors(hub):
     assert found.status_code == 200 and len(found.json()) == 5
     assert found.json()[0]["user.name"] == "u11"
     window = http.get(
-        base + "/events", params={"start": "2026-11-28T01:01:00Z", "end": "2026-11-28T02:00:00Z"}
+        base + "/events", params={"start": f"{ISO_DAY}T01:01:00Z", "end": f"{ISO_DAY}T02:00:00Z"}
     )
     assert len(window.json()) == 3
     problem(http.get(base + "/events", params={"start": "noon"}), 400, "InvalidRequest")
@@ -141,6 +145,23 @@ def test_routes_search_workflow_and_errors(hub):
     assert http.get(base + "/risk").json()[0]["riskScore"] > 0
 
 
+def test_events_past_retention_are_analysed_not_stored(hub):
+    old = datetime.now(UTC) - timedelta(days=45)
+    lines = [
+        f"<38>1 {old:%Y-%m-%dT%H:%M:%SZ} gw-9 sshd 1 - - Failed password for root from "
+        "192.0.2.7 port 1 ssh2",
+        f"<38>1 {ISO_DAY}T03:00:00Z gw-9 sshd 2 - - Failed password for kim from 192.0.2.7 port 2 ssh2",
+    ]
+    answer = hub.http.post(
+        hub.base + "/cyber/events", params={"format": "syslog"}, content="\n".join(lines)
+    )
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert (report["lines"], report["events"], report["expired"]) == (2, 2, 1)
+    found = hub.http.get(hub.base + "/cyber/events", params={"host.hostname": "gw-9"}).json()
+    assert [e["user.name"] for e in found] == ["kim"]
+
+
 def _wait(predicate, seconds: float = 10.0) -> None:
     deadline = time.time() + seconds
     while not predicate():
@@ -164,7 +185,7 @@ def test_syslog_over_udp_and_tcp_on_loopback(tmp_path):
             counted = [f"{len(m.encode())} {m}".encode() for m in BRUTE_FORCE[6:9]]
             writer.write(b"".join(counted))  # RFC 6587 octet counting
             writer.write(("\n".join(BRUTE_FORCE[9:]) + "\n").encode())  # newline framing
-            writer.write(b"<13>1 2026-11-28T01:00:00Z gw-1 app - - - no newline at close")
+            writer.write(f"<13>1 {ISO_DAY}T01:00:00Z gw-1 app - - - no newline at close".encode())
             await writer.drain()
             writer.close()
             await writer.wait_closed()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -69,15 +71,26 @@ def test_search_by_time_fields_and_text(store):
     assert "event.original" in store.search(limit=1)[0]
 
 
+def _lines_ago(*days: float) -> list[str]:
+    """Syslog lines stamped ``days`` before now (retention counts from the clock)."""
+    now = time.time()
+    stamps = [
+        datetime.fromtimestamp(now - d * 86400, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for d in days
+    ]
+    return [f"<38>1 {t} gw-1 sshd {i} - - Failed password for u{i} from 203.0.113.9 port {i} ssh2"
+            for i, t in enumerate(stamps)]  # fmt: skip
+
+
 def test_retention_deletes_old_events_from_the_index_too(make_store):
     store = make_store(30)
-    events = list(parse_lines(LINES, make_parser("syslog"), ParseStats()))
-    store.add(events)  # a write purges what is already past retention (the October event)
-    assert store.count() == 3 and store.search(text="admin") == []
-    store.add(events[:1])
-    assert store.purge(now=1796860800.0) == 0  # 2026-12-10: the November events are still kept
-    assert store.purge(now=1796860800.0 + 40 * 86400) == 4
-    assert store.count() == 0 and store.search(text="root") == []
+    events = list(parse_lines(_lines_ago(0.1, 1, 2, 45), make_parser("syslog"), ParseStats()))
+    # An event already past retention is not stored: the next purge would delete it.
+    assert store.add(events) == 3
+    assert store.count() == 3 and store.search(text="u3") == []
+    assert store.add(events[:1]) == 1
+    assert store.purge(now=time.time() + 10 * 86400) == 0  # ten days on, all are still kept
+    assert store.purge(now=time.time() + 40 * 86400) == 4
+    assert store.count() == 0 and store.search(text="u0") == []
 
 
 def test_bad_searches_name_the_parameter(store):

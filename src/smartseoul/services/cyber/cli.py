@@ -64,6 +64,10 @@ def ingest(paths: tuple[Path, ...], fmt: str, url: str | None, data_dir: Path | 
                    f"{report['alerts']} alerts, {report['incidents']} incidents; {skipped} skipped")  # fmt: skip
         for reason, count in report["skipped"].items():
             click.echo(f"  skipped {count}: {reason} (e.g. {report['examples'][reason][:80]!r})")
+        if report["expired"]:
+            click.echo(f"  {report['expired']} events older than the retention period "
+                       f"({settings.cyber_retention_days:g} days) were analysed, not stored "
+                       "(SMARTSEOUL_CYBER_RETENTION_DAYS)")  # fmt: skip
 
 
 @command.command(help="Listen for syslog (RFC 5424 and RFC 3164) over UDP and TCP and run the "

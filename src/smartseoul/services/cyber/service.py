@@ -87,6 +87,8 @@ class IngestReport:
     incidents: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
+    # Events older than the event store's retention period: analysed, not stored.
+    expired: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -177,8 +179,14 @@ class CyberPipeline:
         """Parse, store, detect and publish a batch of lines."""
         stats = ParseStats()
         events, alerts = self.process(lines, fmt, source=source, stats=stats)
+        expired = 0
         if self.store is not None and events:
-            await asyncio.to_thread(self.store.add, events)
+            expired = len(events) - await asyncio.to_thread(self.store.add, events)
+            if expired:
+                log.info(
+                    "%d events older than the %g-day retention period were analysed, not "
+                    "stored", expired, self.store.retention_days,
+                )
         incidents = await self.publish(alerts)
         self.stats.lines += stats.lines
         self.stats.events += stats.events
@@ -190,7 +198,7 @@ class CyberPipeline:
                 "skipped %d malformed lines: %s", sum(stats.skipped.values()), dict(stats.skipped)
             )
         return IngestReport(stats.lines, stats.events, len(alerts), incidents,
-                            dict(stats.skipped), dict(stats.examples))  # fmt: skip
+                            dict(stats.skipped), dict(stats.examples), expired)  # fmt: skip
 
     async def _refresh(self, alerts: list[dict[str, Any]]) -> None:
         """Forget incidents an analyst has closed in the hub since we last wrote them."""
@@ -406,6 +414,7 @@ async def tail_file(pipeline: CyberPipeline, path: Path, fmt: str = "auto", *,
                     total.events += report.events
                     total.alerts += report.alerts
                     total.incidents += report.incidents
+                    total.expired += report.expired
                     for reason, n in report.skipped.items():
                         total.skipped[reason] = total.skipped.get(reason, 0) + n
                     for reason, text in report.examples.items():

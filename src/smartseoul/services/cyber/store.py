@@ -125,6 +125,17 @@ def _event(doc: Any, original: str) -> dict[str, Any]:
     return event
 
 
+def _retained(
+    events: list[dict[str, Any]], stamps: list[float], retention_days: float
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """The events (and their times) that are not already past the retention period."""
+    cutoff = time.time() - retention_days * 86400.0
+    if all(stamp >= cutoff for stamp in stamps):
+        return events, stamps
+    kept = [(e, t) for e, t in zip(events, stamps, strict=True) if t >= cutoff]
+    return [e for e, _ in kept], [t for _, t in kept]
+
+
 @dataclass
 class EventStore:
     """Events in ``path`` (SQLite, WAL), kept ``retention_days``."""
@@ -146,12 +157,14 @@ class EventStore:
             self.db.close()
 
     def add(self, events: Iterable[dict[str, Any]], *, times: Iterable[float] | None = None) -> int:
-        """Store events (``times`` are their epoch seconds when already known)."""
+        """Store events (``times`` are their epoch seconds when already known); returns how
+        many were stored. Events already past the retention period are not stored (the
+        next purge would delete them): ``IngestReport.expired`` counts them."""
         from smartseoul.services.cyber.parsers import event_time
 
         events = list(events)
         stamps = list(times) if times is not None else [event_time(e) for e in events]
-        rows = _rows(events, stamps)
+        rows = _rows(*_retained(events, stamps, self.retention_days))
         with self._lock:
             self.db.execute("BEGIN")
             self.db.executemany(
@@ -244,11 +257,13 @@ class PostgresEventStore:
             self.db.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def add(self, events: Iterable[dict[str, Any]], *, times: Iterable[float] | None = None) -> int:
+        """As ``EventStore.add``."""
         from smartseoul.services.cyber.parsers import event_time
 
         events = list(events)
         stamps = list(times) if times is not None else [event_time(e) for e in events]
-        rows = [(*row[:6], row[6].decode()) for row in _rows(events, stamps)]
+        retained = _retained(events, stamps, self.retention_days)
+        rows = [(*row[:6], row[6].decode()) for row in _rows(*retained)]
         with self._lock, self.db.transaction(), self.db.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO events (ts, dataset, source_ip, destination_ip, host, text, doc) "
