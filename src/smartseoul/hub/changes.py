@@ -54,24 +54,37 @@ def new_instance_id() -> str:
 
 
 def history_rows(entity_id: str, attrs: dict[str, Instances], now: float) -> list[HistoryRow]:
-    rows = []
+    rows: list[HistoryRow] = []
+    append = rows.append
     for name, instances in attrs.items():
         for inst in instances:
             observed = inst.get("observedAt")
-            num, _ = scalar_of(inst)
-            rows.append(
+            append(
                 HistoryRow(
-                    entity_id=entity_id,
-                    attr=name,
-                    instance_id=inst.get("instanceId") or new_instance_id(),
-                    dataset_id=inst.get("datasetId", ""),
-                    observed_at=epoch(observed) if observed else None,
-                    modified_at=now,
-                    data=inst,
-                    num=num,
+                    entity_id,
+                    name,
+                    inst.get("instanceId") or new_instance_id(),
+                    inst.get("datasetId", ""),
+                    epoch(observed) if observed else None,
+                    now,
+                    inst,
+                    False,
+                    _number_of(inst),
                 )
             )
     return rows
+
+
+def _number_of(inst: dict[str, Any]) -> float | None:
+    """``scalar_of(inst)[0]``, with the write path's common kinds answered first."""
+    kind = inst.get("type")
+    if kind == "Property":
+        value: Any = inst.get("value")
+        cls = value.__class__
+        return float(value) if cls is float or cls is int else None
+    if kind == "Relationship" or kind == "GeoProperty":
+        return None  # a URI or a geometry: never a number
+    return scalar_of(inst)[0]
 
 
 def deletion_row(

@@ -101,11 +101,21 @@ def attribute_rows(
         # The write path's common case, one Property with a scalar value: the same cell
         # target_scalars would give, without its generic walk.
         inst = instances[0]
-        value = inst.get("value")
-        if inst.get("type") == "Property" and isinstance(value, int | float | str):
-            cell = _cell(value)
-            assert cell is not None
-            return [(name, *cell)]
+        kind = inst.get("type")
+        if kind == "Property":
+            value = inst.get("value")
+            if isinstance(value, int | float | str):
+                cell = _cell(value)
+                assert cell is not None
+                return [(name, *cell)]
+        elif kind == "Relationship":
+            target = inst.get("object")
+            if isinstance(target, str):
+                return [(name, None, target)]
+        elif kind == "GeoProperty":
+            geometry = inst.get("value")
+            if isinstance(geometry, dict) and "object" not in geometry and "@value" not in geometry:
+                return [(name, None, None)]  # a geometry offers no scalar to q
     cells = dict.fromkeys(
         cell for inst in instances for cell in map(_cell, target_scalars(inst)) if cell
     )

@@ -312,16 +312,20 @@ class SqliteStore(SqlStore):
             group.set_result(None)
 
     async def insert_entity_rows(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
+        # A multi-row INSERT per 100 rows instead of a statement per row (a batch create's
+        # entity rows took 100 round trips through the sqlite3 module). SQLite returns the
+        # RETURNING rows in no promised order, so the pks are matched back by id.
         db = conn.db
-        pks = []
-        for row in rows:
+        by_id: dict[str, int] = {}
+        for start in range(0, len(rows), 100):
+            part = rows[start : start + 100]
             cur = db.execute(
                 "INSERT INTO entities (tenant, id, data, created_at, modified_at, expires_at) "
-                "VALUES (?,?,?,?,?,?)",
-                row,
+                "VALUES " + ",".join(["(?,?,?,?,?,?)"] * len(part)) + " RETURNING pk, id",
+                [value for row in part for value in row],
             )
-            pks.append(cur.lastrowid)
-        return pks
+            by_id.update((i, pk) for pk, i in cur.fetchall())
+        return [by_id[row[1]] for row in rows]
 
     async def insert_geo_rows(self, conn: Any, tenant: str, rows: list[tuple[Any, ...]]) -> None:
         await conn.executemany(
