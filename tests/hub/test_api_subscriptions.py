@@ -508,6 +508,41 @@ def test_two_workers_deliver_each_notification_once(processes: Processes, receiv
     assert len({note["id"] for note in got}) == n
 
 
+@pytest.mark.slow
+def test_two_workers_share_an_endpoint_cooldown(processes: Processes):
+    """Clause 5.2.15 across workers: a failure one worker saw holds back the notifications
+    that the other claims during the cooldown."""
+    failing = Receiver(status=500).start()
+    try:
+        first, second = processes.start(), processes.start()
+        sub = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+               "notification": {"endpoint": {"uri": failing.url, "cooldown": 4000}}}  # fmt: skip
+        created = _post(first, "/subscriptions", sub)
+        assert created.status_code == 201, created.text
+        sub_url = first + "/subscriptions/" + created.headers["Location"].rsplit("/", 1)[1]
+
+        def entity(i: int) -> dict[str, Any]:
+            return {"id": f"urn:ngsi-ld:WaterLevel:c{i}", "type": "WaterLevel",
+                    "level": {"type": "Property", "value": i}}  # fmt: skip
+
+        assert _post(first, "/entities", entity(0)).status_code == 201
+        first_at, _, note = failing.next(timeout=20)
+        assert note["data"][0]["id"] == "urn:ngsi-ld:WaterLevel:c0"
+        deadline = time.time() + 10
+        while not httpx.get(sub_url, timeout=5).json()["notification"].get("timesFailed"):
+            assert time.time() < deadline, "the failure was not recorded"
+            time.sleep(0.02)
+        failing.status = 200
+        for i in range(1, 7):  # within the cooldown, through both workers: none is sent
+            assert _post(second if i % 2 else first, "/entities", entity(i)).status_code == 201
+        retry_at, _, note = failing.next(timeout=20)
+        assert note["data"][0]["id"] == "urn:ngsi-ld:WaterLevel:c0"  # the failed one, retried
+        assert retry_at - first_at >= 3.9
+        assert failing.quiet(1.0), "a notification made during the cooldown was sent"
+    finally:
+        failing.stop()
+
+
 # -- Linked Entity retrieval in notifications (notification.join, clause 5.2.14) -----------
 
 

@@ -85,8 +85,6 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._listen: Any = None
         self._last_periodic = 0.0
-        # Endpoint URI -> time of its last failed delivery, for ``cooldown`` (clause 5.2.15).
-        self._failed_at: dict[str, float] = {}
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="smartseoul-notifier"))
@@ -136,13 +134,16 @@ class Notifier:
         uri = row.endpoint.get("uri", "")
         cooldown = row.endpoint.get("cooldown", 0) / 1000
         fresh = row.attempts <= 1  # attempts counts claims, this one included
-        if fresh and cooldown and time.time() < self._failed_at.get(uri, -cooldown) + cooldown:
+        if fresh and cooldown:
             # Clause 5.2.15: within an endpoint's cooldown after a failure, a new
             # notification is not sent. Failed ones are retried once their cooldown is over
-            # (even if another failure to the same endpoint started a later one).
-            log.info("notification %s to %s dropped: endpoint cooling down", row.id, uri)
-            await self.store.drop_notification(row)
-            return
+            # (even if another failure to the same endpoint started a later one). The
+            # failure is kept in the store, so a worker honours one that another saw.
+            failed_at = await self.store.endpoint_failed_at(uri)
+            if failed_at is not None and time.time() < failed_at + cooldown:
+                log.info("notification %s to %s dropped: endpoint cooling down", row.id, uri)
+                await self.store.drop_notification(row)
+                return
         try:
             await self.deliver(row)
             ok, error = True, ""
@@ -150,13 +151,14 @@ class Notifier:
             ok, error = False, f"{type(exc).__name__}: {exc}"
             log.info("notification %s to %s failed: %s", row.id, uri, error)
         retry = None
-        if ok:
-            self._failed_at.pop(uri, None)
-        else:
-            failed_at = self._failed_at[uri] = time.time()
+        now = time.time()
+        if not ok:
             delay = min(self.max_backoff, self.backoff * 2 ** max(0, row.attempts - 1))
-            retry = failed_at + max(delay, cooldown)
-        await self.store.notification_done(row, ok=ok, at=now_iso(), error=error, retry_at=retry)
+            retry = now + max(delay, cooldown)
+        await self.store.notification_done(
+            row, ok=ok, at=now_iso(), error=error, retry_at=retry,
+            failed_at=now if cooldown else None,
+        )  # fmt: skip
 
     async def deliver(self, row: OutboxRow) -> None:
         """Send one notification; raises on any failure."""

@@ -16,6 +16,9 @@ next_attempt_at, claimed_until, created_at, last_error)``
     acknowledged write and its notifications commit together, and survive kill -9), claimed
     with a lease by one worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, an atomic
     ``UPDATE ... RETURNING`` on SQLite), deleted when delivered, retried with backoff when not.
+``endpoint_failures(uri, failed_at)``
+    The last failed delivery to each endpoint URI that has a ``cooldown`` (clause 5.2.15),
+    removed by its next success: every worker honours a failure another worker saw.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
   next_attempt_at REAL NOT NULL, claimed_until REAL, created_at REAL NOT NULL, last_error TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON notification_outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_subscription ON notification_outbox (tenant, subscription_id);
+CREATE TABLE IF NOT EXISTS endpoint_failures (uri TEXT PRIMARY KEY, failed_at REAL NOT NULL);
 """
 
 SCHEMA_POSTGRES = """
@@ -61,6 +65,8 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
   created_at DOUBLE PRECISION NOT NULL, last_error TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON notification_outbox (next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_subscription ON notification_outbox (tenant, subscription_id);
+CREATE TABLE IF NOT EXISTS endpoint_failures (
+  uri TEXT PRIMARY KEY, failed_at DOUBLE PRECISION NOT NULL);
 """
 
 OUTBOX_CHANNEL = "smartseoul_outbox"  # PostgreSQL NOTIFY channel that wakes the workers
@@ -293,9 +299,23 @@ class SubscriptionStoreMixin:
         return rows[0][0] if rows else None
 
     async def notification_done(self, row: OutboxRow, *, ok: bool, at: str, error: str = "",
-                                retry_at: float | None = None) -> None:  # fmt: skip
-        """Record a delivery attempt (clause 5.8.6 counters); retry at ``retry_at`` if failed."""
+                                retry_at: float | None = None,
+                                failed_at: float | None = None) -> None:  # fmt: skip
+        """Record a delivery attempt (clause 5.8.6 counters); retry at ``retry_at`` if failed.
+
+        For an endpoint with a cooldown, ``failed_at`` is the time of this failure (kept
+        for every worker), or any value on success (the kept failure is forgotten)."""
         async with self.write() as conn:
+            if failed_at is not None:
+                uri = row.endpoint.get("uri", "")
+                if ok:
+                    await conn.execute("DELETE FROM endpoint_failures WHERE uri=?", [uri])
+                else:
+                    await conn.execute(
+                        "INSERT INTO endpoint_failures (uri, failed_at) VALUES (?, ?) "
+                        "ON CONFLICT (uri) DO UPDATE SET failed_at=excluded.failed_at",
+                        [uri, failed_at],
+                    )
             if ok or retry_at is None:
                 await conn.execute("DELETE FROM notification_outbox WHERE id=?", [row.id])
             else:
@@ -317,6 +337,12 @@ class SubscriptionStoreMixin:
                     "status='failed' WHERE tenant=? AND id=?",
                     [at, at, row.tenant, row.subscription_id],
                 )
+
+    async def endpoint_failed_at(self, uri: str) -> float | None:
+        """When a delivery to ``uri`` last failed, if no success followed (any worker)."""
+        async with self.read() as conn:
+            rows = await conn.fetchall("SELECT failed_at FROM endpoint_failures WHERE uri=?", [uri])
+        return rows[0][0] if rows else None
 
     async def drop_notification(self, row: OutboxRow) -> None:
         """Remove a notification that is not to be sent (endpoint cooldown, clause 5.2.15)."""
