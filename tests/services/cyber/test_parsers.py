@@ -204,6 +204,23 @@ def test_flow_records_nfdump_csv_and_goflow_json():
         ("flow", "1,2,3", "flow CSV line before a header line"),
         ("flow", '{"SrcAddr": "1.1.1.1"}', "flow record without addresses"),
         ("flow", '{"SrcAddr": "1.1.1.1", "DstAddr": "2.2.2.2"}', "flow record without time"),
+        # Numbers a 64-bit JSON integer cannot hold: the event store would fail its batch.
+        (
+            "zeek",
+            '{"ts": 1, "id.orig_h": "1.1.1.1", "id.resp_h": "2.2.2.2", "duration": 1e300}',
+            "bad duration",
+        ),
+        (
+            "zeek",
+            '{"ts": 1, "id.orig_h": "1.1.1.1", "id.resp_h": "2.2.2.2", "duration": "inf"}',
+            "bad duration",
+        ),
+        (
+            "zeek",
+            '{"ts": 1, "id.orig_h": "1.1.1.1", "id.resp_h": "2.2.2.2", "orig_bytes": 1e300}',
+            "bad number",
+        ),
+        ("eve", '{"event_type": "flow", "timestamp": 1, "src_port": 70000}', "bad port"),
     ],
 )
 def test_malformed_lines_are_counted_with_a_reason_and_skipped(fmt, line, reason):
@@ -243,3 +260,34 @@ def test_nul_characters_are_escaped_as_rsyslog_does():
     assert event["process.name"] == "su#000"
     assert event["message"] == "'su root' failed for lon#000vick on /dev/pts/8"
     assert stats.events == 1 and not stats.skipped
+
+
+def test_oversized_numbers_in_syslog_are_left_out_and_the_line_is_stored(tmp_path):
+    """A crafted syslog line (anyone who can reach the listener can send one) with a pid and
+    port of thirty digits is kept without them; it used to fail its whole batch in the store."""
+    from smartseoul.services.cyber.store import EventStore
+
+    big = "9" * 30
+    lines = [
+        f"<38>1 2026-12-02T00:00:00Z gw sshd {big} - - Failed password for root from "
+        f"192.0.2.1 port {big} ssh2",
+        f"<38>Dec  2 00:00:00 gw sshd[{big}]: Failed password for root from 192.0.2.1 "
+        f"port {'9' * 5000} ssh2",
+        "<38>1 2026-12-02T00:00:01Z gw sshd 77 - - Failed password for root from 192.0.2.1 "
+        "port 22 ssh2",
+    ]
+    stats = ParseStats()
+    events = list(parse_lines(lines, make_parser("syslog"), stats))
+    assert len(events) == 3 and not stats.skipped
+    assert "process.pid" not in events[0] and events[0]["log.syslog.procid"] == big
+    assert "source.port" not in events[0] and "source.port" not in events[1]
+    assert (events[2]["process.pid"], events[2]["source.port"]) == (77, 22)
+    store = EventStore(tmp_path / "events.db", retention_days=36500)
+    try:
+        assert store.add(events) == 3
+        # A value the parsers let through anyway is kept as text, not a failed batch.
+        assert store.add([{**events[2], "network.bytes": 2**70}]) == 1
+        kept = store.search(filters={"network.bytes": str(2**70)})
+        assert [e["network.bytes"] for e in kept] == [str(2**70)]
+    finally:
+        store.close()

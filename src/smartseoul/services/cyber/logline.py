@@ -69,22 +69,46 @@ def event_time(event: Event) -> float:
     return datetime.fromisoformat(event["@timestamp"]).timestamp()
 
 
+# Integer fields stay within 64 bits: the event store keeps events as JSON (orjson, jsonb),
+# which holds no larger integer, and one such event would fail the batch it is stored in.
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def bounded_int(value: Any, error: str, *, low: int = INT64[0], high: int = INT64[1]) -> int:
+    """``value`` (an int, a numeral, or a number with no fraction lost) as an int within
+    ``[low, high]``; ParseError(``error``) for anything else, infinities and NaN included."""
+    try:
+        text = value.strip() if isinstance(value, str) else ""
+        if isinstance(value, int) or text.lstrip("+-").isdigit():
+            number = int(value)
+        else:
+            number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError(error) from None
+    if not low <= number <= high:
+        raise ParseError(error)
+    return number
+
+
 def parse_port(value: Any) -> int | None:
     if value in (None, "", "-"):
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ParseError("bad port") from None
+    return bounded_int(value, "bad port", low=0, high=65535)
 
 
 def parse_count(value: Any) -> int | None:
     if value in (None, "", "-"):
         return None
+    return bounded_int(value, "bad number")
+
+
+def parse_duration_ns(seconds: Any, error: str = "bad duration") -> int:
+    """A duration in seconds (text or number) as ECS ``event.duration`` nanoseconds."""
     try:
-        return int(float(value))
+        scaled = float(seconds) * 1e9
     except (TypeError, ValueError):
-        raise ParseError("bad number") from None
+        raise ParseError(error) from None
+    return bounded_int(scaled, error)
 
 
 def load_json_object(line: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from smartseoul.services.cyber.logline import (
     json_time,
     load_json_object,
     parse_count,
+    parse_duration_ns,
     parse_port,
 )
 
@@ -150,10 +151,7 @@ def _conn_event(record: dict[str, Any], line: str) -> Event:
         event[target] = parse_count(value) if target in _INTEGER else value
     duration = record.get("duration")
     if duration not in (None, "-", ""):
-        try:
-            event["event.duration"] = int(float(duration) * 1e9)
-        except (TypeError, ValueError):
-            raise ParseError("bad duration") from None
+        event["event.duration"] = parse_duration_ns(duration)
     if "source.bytes" in event or "destination.bytes" in event:
         event["network.bytes"] = event.get("source.bytes", 0) + event.get("destination.bytes", 0)
     if "source.ip" not in event or "destination.ip" not in event:
@@ -226,7 +224,7 @@ def _flow_event(record: dict[str, Any], line: str) -> Event:
         if target in ("@timestamp", "event.end"):
             event[target] = json_time(value, "flow time invalid")
         elif target == "event.duration":
-            event[target] = int(float(value) * 1e9)
+            event[target] = parse_duration_ns(value)
         elif target in ("source.port", "destination.port"):
             event[target] = parse_port(value)
         elif target in ("network.bytes", "network.packets"):

@@ -114,9 +114,28 @@ def _rows(events: list[dict[str, Any]], stamps: list[float]) -> list[tuple[Any, 
     return [
         (ts, e.get("event.dataset"), e.get("source.ip"), e.get("destination.ip"),
          e.get("host.hostname"), e.get("event.original") or e.get("message") or "",
-         orjson.dumps({k: v for k, v in e.items() if k != "event.original"}))
+         _document({k: v for k, v in e.items() if k != "event.original"}))
         for e, ts in zip(events, stamps, strict=True)
     ]  # fmt: skip
+
+
+def _document(doc: dict[str, Any]) -> bytes:
+    """The event as JSON. The parsers keep integers within 64 bits; should one slip through
+    (orjson and jsonb hold no larger one), it is kept as text rather than failing the batch."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return orjson.dumps(_big_ints_as_text(doc))
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_text(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
 
 
 def _event(doc: Any, original: str) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def _enrich_auth(event: Event, program: str, message: str) -> None:
             user, address, port = found.groups()
             event["user.name"] = user
             event["source.ip"] = address
-            if port:
+            if port and len(port) <= 5 and int(port) <= 65535:  # else no port: left out
                 event["source.port"] = int(port)
         return
 
@@ -148,7 +148,7 @@ class SyslogParser:
         if app != "-":
             event["process.name"] = app
         if procid != "-":
-            if procid.isdigit():
+            if procid.isdigit() and len(procid) <= 18:  # a pid within 64 bits
                 event["process.pid"] = int(procid)
             else:
                 event["log.syslog.procid"] = procid
@@ -194,7 +194,7 @@ class SyslogParser:
         event["@timestamp"] = iso_utc(moment)
         event["host.hostname"] = host
         event["process.name"] = program
-        if pid:
+        if pid and len(pid) <= 18:  # a longer one cannot be a pid (64 bits at most)
             event["process.pid"] = int(pid)
         event["message"] = message
         event["event.original"] = line
