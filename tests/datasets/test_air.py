@@ -196,6 +196,13 @@ def test_parse_number_refuses_text():
         parse_number("n.d.")
 
 
+@pytest.mark.parametrize("cell", ["inf", "-Infinity", "1e999", " 1,000e999 ", float("inf")])
+def test_parse_number_refuses_infinities(cell):
+    """No reading is infinite, and JSON has no infinity (orjson writes one as null)."""
+    with pytest.raises(DatasetError, match="expected a finite number"):
+        parse_number(cell)
+
+
 def test_parse_hour():
     assert parse_hour("2020-02-28 24:00") == datetime(2020, 2, 29, tzinfo=KST)
     with pytest.raises(DatasetError, match="hour out of range"):

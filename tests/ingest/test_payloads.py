@@ -89,11 +89,20 @@ def test_convert_value(raw, kind, value):
 @pytest.mark.parametrize(
     ("raw", "kind"),
     [("oops", "Number"), ("nan", "Number"), (True, "Number"), ("1.5", "Integer"), ("x", "Boolean"),
-     ({"a": 1}, "Text"), (None, "Number"), ("1", "Colour")],
+     ({"a": 1}, "Text"), (None, "Number"), ("1", "Colour"), ("1e999", "Number"),
+     # beyond 64 bits: the hub's JSON cannot keep it, and it would fail its whole batch
+     (str(2**63), "Integer"), ("1e300", "Integer"), (2.0**63, "Integer")],
 )  # fmt: skip
 def test_convert_value_rejects(raw, kind):
     with pytest.raises(ValueError):
         convert_value(raw, kind)
+
+
+def test_convert_value_keeps_integers_exact_and_large_numbers_as_floats():
+    assert convert_value("9007199254740993", "Integer") == 9007199254740993  # not via float
+    assert convert_value(str(2**63 - 1), "Integer") == 2**63 - 1
+    assert convert_value(2**70, "Number") == float(2**70)
+    assert type(convert_value(2**70, "Number")) is float
 
 
 def test_parse_time_forms():
@@ -102,3 +111,15 @@ def test_parse_time_forms():
     for bad in ("soon", True, float("inf"), [1]):
         with pytest.raises(ValueError):
             parse_time(bad)
+
+
+def test_bulk_import_integer_cells_stay_within_64_bits():
+    from smartseoul.datasets import DatasetError
+    from smartseoul.ingest.mapping import AttributeSpec
+
+    spec = AttributeSpec("count", "N", kind="integer")
+    assert spec.convert("1,234") == 1234
+    with pytest.raises(DatasetError, match="64-bit"):
+        spec.convert("1e300")
+    with pytest.raises(DatasetError, match="finite"):
+        AttributeSpec("level", "L").convert("1e999")

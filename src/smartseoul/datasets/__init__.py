@@ -98,12 +98,22 @@ def parse_number(value: object) -> float | None:
         except ValueError:
             return _parse_text(value)
         # "nan" parses as a float but, like a blank, means no measurement.
-        return None if number != number else number
+        if number != number:
+            return None
+        if number in _INFINITIES:  # no reading is infinite, and JSON cannot hold one
+            raise DatasetError(f"expected a finite number, got {value!r}")
+        return number
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DatasetError(f"expected a number, got {value!r}")
-    return float(value)
+    number = float(value)
+    if number in _INFINITIES:
+        raise DatasetError(f"expected a finite number, got {value!r}")
+    return number
+
+
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 def _parse_text(value: str) -> float | None:
@@ -111,9 +121,12 @@ def _parse_text(value: str) -> float | None:
     if text.lower() in _MISSING:
         return None
     try:
-        return float(_THOUSANDS.sub("", text))
+        number = float(_THOUSANDS.sub("", text))
     except ValueError:
         raise DatasetError(f"expected a number, got {value!r}") from None
+    if number in _INFINITIES:
+        raise DatasetError(f"expected a finite number, got {value!r}")
+    return number
 
 
 def shipped_file(name: str) -> Path:

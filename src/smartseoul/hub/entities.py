@@ -284,6 +284,8 @@ def normalize_instance(
             raise BadRequestData(f"Attribute {iri} must be a GeoProperty with a GeoJSON geometry")
         if not allow_null and isinstance(raw, dict) and NGSI_NULL in raw.values():
             raise BadRequestData(f"Attribute {iri} has an NGSI-LD Null inside its value")
+        if _not_json_number(raw):
+            raise BadRequestData(f"Attribute {iri} has a number JSON cannot hold: {raw!r}")
         return {"type": kind, "value": raw, "createdAt": now, "modifiedAt": now}
     kind = infer_type(raw)
     key = VALUE_KEY[kind]
@@ -408,9 +410,18 @@ def _check_value(iri: str, kind: str, value: Any, expand: Expand) -> Any:
         if not isinstance(value, list):
             raise BadRequestData(f"ListProperty {iri} valueList must be an array")
         return value
-    if kind == "Property" and isinstance(value, dict) and "@value" in value:
-        return value
+    if _not_json_number(value):
+        raise BadRequestData(f"Attribute {iri} has a number JSON cannot hold: {value!r}")
     return value
+
+
+def _not_json_number(value: Any) -> bool:
+    """NaN, an infinity, or an integer beyond 64 bits. A JSON body cannot carry one, but an
+    in-process writer (``LocalHubClient``) can; orjson would store the first two as null
+    and fail the whole write on the third."""
+    if isinstance(value, float):
+        return value - value != 0.0
+    return isinstance(value, int) and not -(2**63) <= value < 2**64
 
 
 def _check_coordinates(iri: str, geometry: dict[str, Any]) -> None:

@@ -88,6 +88,8 @@ class AttributeSpec:
                 return number
             if not number.is_integer():
                 raise DatasetError(f"expected an integer, got {cell!r}")
+            if not -(2**63) <= number < 2**63:  # the hub's JSON keeps 64-bit integers
+                raise DatasetError(f"integer out of the 64-bit range: {cell!r}")
             return int(number)
         text = "" if cell is None else str(cell).strip()
         if not text:

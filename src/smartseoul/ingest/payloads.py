@@ -120,6 +120,9 @@ def parse_time(raw: Any) -> str:
     raise ValueError(f"not a time: {raw!r}")
 
 
+_INT64 = (-(2**63), 2**63)
+
+
 def convert_value(raw: Any, kind: str) -> Any:
     """Convert a raw measurement to the mapped type: Number, Integer, Text or Boolean.
 
@@ -162,10 +165,18 @@ def convert_value(raw: Any, kind: str) -> Any:
     if kind == "Integer":
         if not number.is_integer():
             raise ValueError(f"expected an integer, got {raw!r}")
-        return int(number)
+        digits = raw.strip() if isinstance(raw, str) else ""
+        whole = int(digits) if digits.lstrip("+-").isdigit() else int(number)  # exact if written so
+        if not _INT64[0] <= whole < _INT64[1]:
+            # JSON in the hub (orjson, jsonb as read back) keeps 64-bit integers: a larger
+            # one would fail the whole batch it is written in.
+            raise ValueError(f"integer out of the 64-bit range: {raw!r}")
+        return whole
     if kind != "Number":
         raise ValueError(f"unknown value type {kind!r}")
-    return int(raw) if isinstance(raw, int) else number
+    if isinstance(raw, int) and _INT64[0] <= raw < _INT64[1]:
+        return raw
+    return number  # a larger integer is kept as the float it is close to
 
 
 def parse_json(body: bytes) -> ParsedPayload:
