@@ -127,3 +127,17 @@ def problem(response, status: int, kind: str) -> dict:
     assert body["type"] == ERR + kind and body["status"] == status
     assert body["title"] and body["detail"]
     return body
+
+
+def fuzz_settings(max_examples: int = 60):
+    """Hypothesis settings of the generated-request tests: derandomized, so a run is
+    repeatable; no deadline, since requests go through a real server and database."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=max_examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )

@@ -16,16 +16,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-SETTINGS = settings(
-    max_examples=60,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+from conftest import fuzz_settings
+
+SETTINGS = fuzz_settings()
 TEXT = st.text(st.characters(codec="utf-8"), max_size=10)
 MEASURES = ["t", "h", "p", "s", "b", "zz"]
 TOKEN = st.one_of(

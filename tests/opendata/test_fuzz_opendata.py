@@ -16,17 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opendata_city import start_city
 
-SETTINGS = settings(
-    max_examples=60,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+from conftest import fuzz_settings
+
+SETTINGS = fuzz_settings()
 NAMES = ["StationAir", "CctvFile", "NoStations", "station-history", "station-latest", "cctv-file"]
 COLUMNS = ["TIME", "NAME", "GU", "PM10", "ID", "기관명", "소계", "2016년"]
 TEXT = st.text(st.characters(codec="utf-8"), max_size=10)
@@ -47,7 +43,11 @@ ACTIONS = [
     "datastore_search",
 ]  # fmt: skip
 JSON_VALUE = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | VALUE,
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | VALUE,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(VALUE, inner, max_size=3),
     max_leaves=6,
 )
