@@ -97,9 +97,10 @@ def parse_port(value: Any) -> int | None:
 
 
 def parse_count(value: Any) -> int | None:
+    """A count (bytes, packets): a whole number from 0."""
     if value in (None, "", "-"):
         return None
-    return bounded_int(value, "bad number")
+    return bounded_int(value, "bad number", low=0)
 
 
 def parse_duration_ns(seconds: Any, error: str = "bad duration") -> int:
@@ -108,7 +109,7 @@ def parse_duration_ns(seconds: Any, error: str = "bad duration") -> int:
         scaled = float(seconds) * 1e9
     except (TypeError, ValueError):
         raise ParseError(error) from None
-    return bounded_int(scaled, error)
+    return bounded_int(scaled, error, low=0)
 
 
 def load_json_object(line: str) -> dict[str, Any]:

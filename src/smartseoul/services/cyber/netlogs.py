@@ -102,8 +102,9 @@ class EveParser:
                                 ("bytes_toclient", "destination.bytes"),
                                 ("pkts_toserver", "source.packets"),
                                 ("pkts_toclient", "destination.packets")):  # fmt: skip
-                if key in flow:
-                    event[target] = flow[key]
+                count = parse_count(flow.get(key))
+                if count is not None:
+                    event[target] = count
             if "source.bytes" in event or "destination.bytes" in event:
                 event["network.bytes"] = event.get("source.bytes", 0) + event.get(
                     "destination.bytes", 0

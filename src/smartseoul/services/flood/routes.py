@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartseoul.hub.client import local_client
-from smartseoul.hub.errors import ResourceNotFound
+from smartseoul.hub.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from smartseoul.services.flood.service import current_forecasts, current_warnings
 
 __all__ = ["routes"]
@@ -53,11 +53,20 @@ async def warnings(request: Request) -> Response:
 
 async def notify(request: Request) -> Response:
     """Receive hub notifications for the flood service running in this process."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest(f"the body is not JSON: {err}") from None
+    data = body.get("data", []) if isinstance(body, dict) else None
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise BadRequestData("a notification is an object whose data is an array of entities")
     service = getattr(request.app.state, "flood_service", None)
     if service is None:
-        return _json({"detail": "no flood service runs in this process"}, status=503)
-    body = orjson.loads(await request.body())
-    await service.handle(body.get("data", []))
+        detail = "no flood service runs in this process"
+        problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                   "detail": detail}  # fmt: skip
+        return _json(problem, status=503)
+    await service.handle(data)
     return Response(status_code=204)
 
 

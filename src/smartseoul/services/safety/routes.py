@@ -36,6 +36,68 @@ def _tenant(request: Request) -> str:
     return request.headers.get("ngsild-tenant", "")
 
 
+# Members of the request bodies, checked before any work so that a wrong type or an absurd
+# size is a 400 naming the member (not a 500 from deep in the solver, nor a request that
+# asks for a billion permutations or camera counts).
+MAX_COUNT = 100_000  # permutations, cameras, facilities: far above any city's need
+
+
+def _number(body: dict[str, Any], name: str, default: Any = None, *, low: float = 0.0,
+            high: float = 1e7, integer: bool = False) -> Any:  # fmt: skip
+    value = body.get(name, default)
+    if value is None:
+        raise BadRequestData(f"{name} is required")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise BadRequestData(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise BadRequestData(f"{name} must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise BadRequestData(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    if integer:
+        if value != int(value):
+            raise BadRequestData(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _choice(body: dict[str, Any], name: str, default: str, options: tuple[str, ...]) -> Any:
+    value = body.get(name, default)
+    if value not in options:
+        raise BadRequestData(f"{name} must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+def _mapping(body: dict[str, Any], name: str, *, required: bool = False) -> Any:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequestData(f"{name} must be a JSON object")
+    return value
+
+
+def _records(body: dict[str, Any], name: str) -> list[Any]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise BadRequestData(f"{name} must be an array of point records (objects)")
+    return value
+
+
+def _site_members(body: dict[str, Any]) -> dict[str, Any]:
+    """The members /site and /curve share, checked."""
+    existing = body.get("existing")
+    return {
+        "demand": _records(body, "demand"),
+        "candidates": _records(body, "candidates"),
+        "existing": None if existing is None else _records(body, "existing"),
+        "radius": _number(body, "radius", low=1e-3, high=1e5),
+        "method": _choice(body, "method", "exact", ("exact", "heuristic", "auto")),
+    }
+
+
 async def _guard(work: Any) -> Any:
     """Run blocking solver work off the event loop; input errors become 400 BadRequestData."""
     try:
@@ -51,19 +113,21 @@ async def site(request: Request) -> Response:
 
     body = await _body(request)
     settings = request.app.state.settings
-    try:
-        radius = float(body["radius"])
-        facilities = body.get("facilities")
-        model = body.get("model", "mclp")
-        method = body.get("method", "exact")
-    except (KeyError, TypeError, ValueError) as err:
-        raise BadRequestData(f"radius (metres) is required: {err}") from None
+    members = _site_members(body)
+    model = _choice(body, "model", "mclp", ("mclp", "lscp"))
+    facilities = None
+    if model == "mclp" or body.get("facilities") is not None:
+        facilities = _number(body, "facilities", high=MAX_COUNT, integer=True)
+    name = body.get("name", "CCTV plan")
+    if not isinstance(name, str):
+        raise BadRequestData("name must be a string")
 
     def work() -> Any:
-        inputs = records_site_inputs(body.get("demand") or [], body.get("candidates") or [],
-                                     body.get("existing"))  # fmt: skip
-        return inputs, *plan_sites(inputs, radius=radius, facilities=facilities, model=model,
-                                   method=method, time_limit=settings.safety_time_limit)  # fmt: skip
+        inputs = records_site_inputs(members["demand"], members["candidates"],
+                                     members["existing"])  # fmt: skip
+        return inputs, *plan_sites(inputs, radius=members["radius"], facilities=facilities,
+                                   model=model, method=members["method"],
+                                   time_limit=settings.safety_time_limit)  # fmt: skip
 
     inputs, problem, result = await _guard(work)
     answer: dict[str, Any] = site_summary(result, inputs.candidates)
@@ -74,7 +138,7 @@ async def site(request: Request) -> Response:
     if body.get("write"):
         try:
             answer["plan"] = await write_plan(local_client(request.app), result, problem,
-                                              inputs.candidates, name=body.get("name", "CCTV plan"),
+                                              inputs.candidates, name=name,
                                               facilities=facilities, tenant=_tenant(request))  # fmt: skip
         except SafetyInputError as err:
             raise BadRequestData(str(err)) from None
@@ -99,18 +163,27 @@ async def hotspots(request: Request) -> Response:
     body = await _body(request)
     settings = request.app.state.settings
     client = local_client(request.app)
+    counts = _mapping(body, "counts") or {}
+    population = _mapping(body, "population")
+    statistic = _choice(body, "statistic", "rate" if population else "count", ("count", "rate"))
+    permutations = _number(body, "permutations", settings.safety_permutations, low=19,
+                           high=MAX_COUNT, integer=True)  # fmt: skip
+    alpha = _number(body, "fdr", settings.safety_fdr, low=1e-9, high=1 - 1e-9)
+    seed = None if "seed" in body and body["seed"] is None else _number(  # null: unseeded
+        body, "seed", 0, high=2**32 - 1, integer=True)  # fmt: skip
+    shapes = _mapping(body, "areas")
+    if shapes is not None and not isinstance(shapes.get("features", []), list):
+        raise BadRequestData("areas must be a GeoJSON FeatureCollection")
     try:
-        if body.get("areas"):
-            areas = areas_from_features(body["areas"].get("features", []), source="areas")
+        if shapes:
+            areas = areas_from_features(shapes.get("features", []), source="areas")
         else:
             areas = await areas_from_hub(client, tenant=_tenant(request))
     except SafetyInputError as err:
         raise BadRequestData(str(err)) from None
     found = await _guard(lambda: area_hotspots(
-        areas, body.get("counts") or {}, population=body.get("population"),
-        statistic=body.get("statistic", "rate" if body.get("population") else "count"),
-        permutations=int(body.get("permutations", settings.safety_permutations)),
-        alpha=float(body.get("fdr", settings.safety_fdr)), seed=body.get("seed", 0)))  # fmt: skip
+        areas, counts, population=population, statistic=statistic,
+        permutations=permutations, alpha=alpha, seed=seed))  # fmt: skip
     if body.get("write"):
         await write_hotspots(client, found, tenant=_tenant(request))
     collection = hotspot_geojson(found.areas, found.gi, found.counts, rates=found.rates,
@@ -127,13 +200,20 @@ async def curve(request: Request) -> Response:
 
     body = await _body(request)
     settings = request.app.state.settings
+    members = _site_members(body)
+    ps = body.get("facilities")
+    if ps is None:
+        top = _number(body, "max_facilities", 10, high=1000, integer=True)
+        ps = list(range(0, top + 1))
+    elif not (isinstance(ps, list) and 0 < len(ps) <= 1000 and all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_COUNT for p in ps)):
+        raise BadRequestData(f"facilities must be an array of 1 to 1000 counts (0 to {MAX_COUNT})")
 
     def work() -> Any:
-        inputs = records_site_inputs(body.get("demand") or [], body.get("candidates") or [],
-                                     body.get("existing"))  # fmt: skip
-        problem, _ = plan_sites(inputs, radius=float(body.get("radius", 0)), facilities=0)
-        ps = body.get("facilities") or list(range(0, int(body.get("max_facilities", 10)) + 1))
-        return [asdict(p) for p in coverage_curve(problem, ps, method=body.get("method", "exact"),
+        inputs = records_site_inputs(members["demand"], members["candidates"],
+                                     members["existing"])  # fmt: skip
+        problem, _ = plan_sites(inputs, radius=members["radius"], facilities=0)
+        return [asdict(p) for p in coverage_curve(problem, ps, method=members["method"],
                                                   time_limit=settings.safety_time_limit)]  # fmt: skip
 
     return _json(await _guard(work))
@@ -144,8 +224,14 @@ async def allocate(request: Request) -> Response:
     from smartseoul.services.safety.budget import allocate_cameras
 
     body = await _body(request)
-    return _json(await _guard(lambda: allocate_cameras(
-        int(body.get("cameras", 0)), body.get("crimes") or {}, body.get("existing"))))  # fmt: skip
+    cameras = _number(body, "cameras", high=MAX_COUNT, integer=True)
+    crimes, existing = _mapping(body, "crimes", required=True), _mapping(body, "existing")
+    for name, figures in (("crimes", crimes), ("existing", existing or {})):
+        for area, value in figures.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    0 <= value <= 1e12):  # fmt: skip
+                raise BadRequestData(f"{name}.{area} must be a count from 0, got {value!r}")
+    return _json(await _guard(lambda: allocate_cameras(cameras, crimes, existing)))
 
 
 routes = [
