@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from smartseoul.datasets import KST, DatasetError, decode_text, parse_number
+from smartseoul.ingest.payloads import INT64_RANGE
 
 __all__ = [
     "LOOKUPS",
@@ -88,7 +89,7 @@ class AttributeSpec:
                 return number
             if not number.is_integer():
                 raise DatasetError(f"expected an integer, got {cell!r}")
-            if not -(2**63) <= number < 2**63:  # the hub's JSON keeps 64-bit integers
+            if not INT64_RANGE[0] <= number < INT64_RANGE[1]:
                 raise DatasetError(f"integer out of the 64-bit range: {cell!r}")
             return int(number)
         text = "" if cell is None else str(cell).strip()

@@ -120,7 +120,8 @@ def parse_time(raw: Any) -> str:
     raise ValueError(f"not a time: {raw!r}")
 
 
-_INT64 = (-(2**63), 2**63)
+# Integer readings stay within 64 bits (signed): the hub's JSON (orjson) holds no larger one.
+INT64_RANGE = (-(2**63), 2**63)  # [low, high)
 
 
 def convert_value(raw: Any, kind: str) -> Any:
@@ -167,14 +168,14 @@ def convert_value(raw: Any, kind: str) -> Any:
             raise ValueError(f"expected an integer, got {raw!r}")
         digits = raw.strip() if isinstance(raw, str) else ""
         whole = int(digits) if digits.lstrip("+-").isdigit() else int(number)  # exact if written so
-        if not _INT64[0] <= whole < _INT64[1]:
+        if not INT64_RANGE[0] <= whole < INT64_RANGE[1]:
             # JSON in the hub (orjson, jsonb as read back) keeps 64-bit integers: a larger
             # one would fail the whole batch it is written in.
             raise ValueError(f"integer out of the 64-bit range: {raw!r}")
         return whole
     if kind != "Number":
         raise ValueError(f"unknown value type {kind!r}")
-    if isinstance(raw, int) and _INT64[0] <= raw < _INT64[1]:
+    if isinstance(raw, int) and INT64_RANGE[0] <= raw < INT64_RANGE[1]:
         return raw
     return number  # a larger integer is kept as the float it is close to
 
