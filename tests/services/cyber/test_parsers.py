@@ -221,6 +221,11 @@ def test_flow_records_nfdump_csv_and_goflow_json():
             "bad number",
         ),
         ("eve", '{"event_type": "flow", "timestamp": 1, "src_port": 70000}', "bad port"),
+        (
+            "zeek",
+            '{"ts": 1, "id.orig_h": "1.1.1.1", "id.resp_h": "2.2.2.2", "id.resp_p": 65536}',
+            "bad port",
+        ),
     ],
 )
 def test_malformed_lines_are_counted_with_a_reason_and_skipped(fmt, line, reason):

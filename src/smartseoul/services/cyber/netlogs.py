@@ -133,8 +133,9 @@ _ZEEK_CONN = {
     "local_orig": "zeek.conn.local_orig", "missed_bytes": "zeek.conn.missed_bytes",
     "community_id": "network.community_id",
 }  # fmt: skip
-_INTEGER = frozenset({"source.port", "destination.port", "source.bytes", "destination.bytes",
-                      "source.packets", "destination.packets", "zeek.conn.missed_bytes"})  # fmt: skip
+_PORTS = frozenset({"source.port", "destination.port"})
+_INTEGER = frozenset({"source.bytes", "destination.bytes", "source.packets", "destination.packets",
+                      "zeek.conn.missed_bytes"})  # fmt: skip
 
 
 def _conn_event(record: dict[str, Any], line: str) -> Event:
@@ -149,7 +150,10 @@ def _conn_event(record: dict[str, Any], line: str) -> Event:
         value = record.get(key)
         if value is None or value in ("-", "(empty)", ""):
             continue
-        event[target] = parse_count(value) if target in _INTEGER else value
+        if target in _PORTS:
+            event[target] = parse_port(value)
+        else:
+            event[target] = parse_count(value) if target in _INTEGER else value
     duration = record.get("duration")
     if duration not in (None, "-", ""):
         event["event.duration"] = parse_duration_ns(duration)
