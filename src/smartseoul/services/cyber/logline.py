@@ -69,14 +69,14 @@ def event_time(event: Event) -> float:
     return datetime.fromisoformat(event["@timestamp"]).timestamp()
 
 
-# Integer fields stay within 64 bits: the event store keeps events as JSON (orjson, jsonb),
-# which holds no larger integer, and one such event would fail the batch it is stored in.
+# Integer fields stay within 64 bits: the event store keeps events as JSON written by orjson,
+# which writes no larger integer, and one such event would fail the batch it is stored in.
 INT64 = (-(2**63), 2**63 - 1)
 
 
 def bounded_int(value: Any, error: str, *, low: int = INT64[0], high: int = INT64[1]) -> int:
-    """``value`` (an int, a numeral, or a number with no fraction lost) as an int within
-    ``[low, high]``; ParseError(``error``) for anything else, infinities and NaN included."""
+    """``value`` (an int, a numeral kept exact, or any other number truncated) as an int
+    within ``[low, high]``; ParseError(``error``) otherwise, infinities and NaN included."""
     try:
         text = value.strip() if isinstance(value, str) else ""
         if isinstance(value, int) or text.lstrip("+-").isdigit():

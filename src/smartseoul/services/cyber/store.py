@@ -120,8 +120,8 @@ def _rows(events: list[dict[str, Any]], stamps: list[float]) -> list[tuple[Any, 
 
 
 def _document(doc: dict[str, Any]) -> bytes:
-    """The event as JSON. The parsers keep integers within 64 bits; should one slip through
-    (orjson and jsonb hold no larger one), it is kept as text rather than failing the batch."""
+    """The event as JSON. The parsers keep integers within 64 bits; should a larger one slip
+    through (orjson writes none), it is kept as text rather than failing the whole batch."""
     try:
         return orjson.dumps(doc)
     except TypeError:
