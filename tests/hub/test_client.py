@@ -55,14 +55,15 @@ def test_http_client(hub):
     asyncio.run(run())
 
 
-def test_local_client(backend, tmp_path):
+def with_local_client(backend, tmp_path, work) -> None:
+    """Run ``await work(client)`` with a LocalHubClient over a fresh store of ``backend``."""
     store = make_store(backend, tmp_path)
 
     async def run() -> None:
         await store.open()
         resolver = ContextResolver(store, Settings(data_dir=tmp_path))
         try:
-            await exercise(LocalHubClient(Broker(store), resolver))
+            await work(LocalHubClient(Broker(store), resolver))
         finally:
             await resolver.close()
             await store.close()
@@ -70,36 +71,30 @@ def test_local_client(backend, tmp_path):
                 await store.drop()
 
     asyncio.run(run())
+
+
+def test_local_client(backend, tmp_path):
+    with_local_client(backend, tmp_path, exercise)
 
 
 def test_local_client_refuses_numbers_json_cannot_hold(backend, tmp_path):
     """In process, a writer can hand the hub NaN, an infinity or an integer beyond 64 bits,
     which no JSON body can carry: each is that entity's 400, the rest of the batch is stored,
     and nothing is stored as null."""
-    store = make_store(backend, tmp_path)
 
-    async def run() -> None:
-        await store.open()
-        resolver = ContextResolver(store, Settings(data_dir=tmp_path))
-        client = LocalHubClient(Broker(store), resolver)
-        try:
-            odd = [float("nan"), float("inf"), 2**70]
-            batch = gauges(len(odd) + 1)
-            for entity, value in zip(batch, odd, strict=False):
-                entity["level"]["value"] = value
-            batch[1]["level"] = float("-inf")  # concise
-            outcome = await client.upsert(batch, context=CTX)
-            assert outcome.written == ["urn:ngsi-ld:Gauge:3"]
-            assert sorted(e["entityId"] for e in outcome.errors) == [
-                f"urn:ngsi-ld:Gauge:{i}" for i in range(3)
-            ]
-            assert all(e["error"]["status"] == 400 for e in outcome.errors)
-            found = await client.query(type="Gauge", context=CTX, key_values=True)
-            assert [(e["id"], e["level"]) for e in found] == [("urn:ngsi-ld:Gauge:3", 3.0)]
-        finally:
-            await resolver.close()
-            await store.close()
-            if backend == "postgres":
-                await store.drop()
+    async def work(client) -> None:
+        odd = [float("nan"), float("inf"), 2**70]
+        batch = gauges(len(odd) + 1)
+        for entity, value in zip(batch, odd, strict=False):
+            entity["level"]["value"] = value
+        batch[1]["level"] = float("-inf")  # concise
+        outcome = await client.upsert(batch, context=CTX)
+        assert outcome.written == ["urn:ngsi-ld:Gauge:3"]
+        assert sorted(e["entityId"] for e in outcome.errors) == [
+            f"urn:ngsi-ld:Gauge:{i}" for i in range(3)
+        ]
+        assert all(e["error"]["status"] == 400 for e in outcome.errors)
+        found = await client.query(type="Gauge", context=CTX, key_values=True)
+        assert [(e["id"], e["level"]) for e in found] == [("urn:ngsi-ld:Gauge:3", 3.0)]
 
-    asyncio.run(run())
+    with_local_client(backend, tmp_path, work)
