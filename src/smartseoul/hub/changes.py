@@ -80,8 +80,9 @@ def _number_of(inst: dict[str, Any]) -> float | None:
     kind = inst.get("type")
     if kind == "Property":
         value: Any = inst.get("value")
-        cls = value.__class__
-        return float(value) if cls is float or cls is int else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value)
     if kind == "Relationship" or kind == "GeoProperty":
         return None  # a URI or a geometry: never a number
     return scalar_of(inst)[0]
