@@ -98,22 +98,22 @@ def parse_number(value: object) -> float | None:
         except ValueError:
             return _parse_text(value)
         # "nan" parses as a float but, like a blank, means no measurement.
-        if number != number:
-            return None
-        if number in _INFINITIES:  # no reading is infinite, and JSON cannot hold one
-            raise DatasetError(f"expected a finite number, got {value!r}")
-        return number
+        return None if number != number else _finite(number, value)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DatasetError(f"expected a number, got {value!r}")
-    number = float(value)
-    if number in _INFINITIES:
-        raise DatasetError(f"expected a finite number, got {value!r}")
-    return number
+    return _finite(float(value), value)
 
 
 _INFINITIES = (float("inf"), float("-inf"))
+
+
+def _finite(number: float, value: object) -> float:
+    """``number``, unless infinite: no reading is, and JSON cannot hold one."""
+    if number in _INFINITIES:
+        raise DatasetError(f"expected a finite number, got {value!r}")
+    return number
 
 
 def _parse_text(value: str) -> float | None:
@@ -124,9 +124,7 @@ def _parse_text(value: str) -> float | None:
         number = float(_THOUSANDS.sub("", text))
     except ValueError:
         raise DatasetError(f"expected a number, got {value!r}") from None
-    if number in _INFINITIES:
-        raise DatasetError(f"expected a finite number, got {value!r}")
-    return number
+    return _finite(number, value)
 
 
 def shipped_file(name: str) -> Path:
