@@ -21,6 +21,7 @@ ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 REL = "http://www.w3.org/ns/json-ld#context"
 B1 = "urn:ngsi-ld:Building:b1"
+B3 = "urn:ngsi-ld:Building:b3"
 EX = "https://example.org/ns/"
 USER_CONTEXT = {
     "@context": {
@@ -395,3 +396,112 @@ def test_nul_characters_are_refused_on_every_backend(hub):
     text = "a\\u0000b"  # six characters after the a: no NUL
     assert hub.http.post("/entities", **raw(body=entity(text))).status_code == 201
     assert hub.http.get(f"/entities/{B1}").json()["name"]["value"] == text
+
+
+def nested(levels: int, leaf=1, *, objects: bool = False):
+    """``levels`` arrays (or objects) around ``leaf``."""
+    for _ in range(levels):
+        leaf = {"k": leaf} if objects else [leaf]
+    return leaf
+
+
+def sub_chain(levels: int, value) -> dict:
+    """An attribute whose sub-attribute ``s`` has its own ``s``, ``levels`` deep; the
+    deepest holds ``value``."""
+    attr = {"type": "Property", "value": value}
+    for _ in range(levels):
+        attr = {"type": "Property", "value": 1, "s": attr}
+    return attr
+
+
+def test_values_nested_deeper_than_the_hub_can_write_are_refused(hub):
+    """orjson reads bodies nested up to 1,024 levels but writes no more than 255: such a
+    value used to pass validation and fail the write with a 500 (a merge or a batch too).
+    Values, sub-attribute chains and @contexts nested more than 64 levels are now 400
+    BadRequestData, per entity in a batch, and nothing is written."""
+    name = {"type": "Property", "value": "n"}
+    assert hub.http.post("/entities", json={"id": B1, "type": "Building", "name": name})
+    b2 = "urn:ngsi-ld:Building:b2"
+
+    def post(path, body, method="POST", headers=JSON):
+        return hub.http.request(method, path, content=json.dumps(body), headers=headers)
+
+    def entity(**attrs):
+        return {"id": b2, "type": "Building", **attrs}
+
+    for levels in (65, 300):
+        deep, deep_obj = nested(levels), nested(levels, objects=True)
+        value = {"type": "Property", "value": deep}
+        refused = [
+            post("/entities", entity(a=value)),
+            post("/entities", entity(a=deep_obj)),
+            post("/entities", entity(a=sub_chain(65, 1))),
+            post("/entities", entity(a={"type": "JsonProperty", "json": deep_obj})),
+            post("/entities", entity(a={"type": "ListProperty", "valueList": deep})),
+            post(
+                "/entities",
+                entity(
+                    location={
+                        "type": "GeoProperty",
+                        "value": {"type": "Point", "coordinates": [1, 2], "extra": deep},
+                    }
+                ),
+            ),
+            post(f"/entities/{B1}/attrs", {"a": value}),
+            post(f"/entities/{B1}/attrs", {"name": value}, method="PATCH"),
+            post(f"/entities/{B1}/attrs/name", value, method="PUT"),
+            post(f"/entities/{B1}", {"name": value}, method="PATCH"),
+            post(
+                "/temporal/entities",
+                entity(a=[{**value, "observedAt": "2026-01-01T00:00:00Z"}]),
+            ),
+            post("/jsonldContexts", {"@context": {"x": deep_obj}}),
+            post("/entities", entity(**{"@context": [{"x": deep_obj}]}), headers=LD),
+        ]
+        for response in refused:
+            body = problem(response, 400, "BadRequestData")
+            assert "nested more than 64 levels deep" in body["detail"], body["detail"]
+        batch = post("/entityOperations/upsert", [entity(a=value), {**entity(a=1), "id": B3}])
+        assert batch.status_code == 207, batch.text
+        result = batch.json()
+        assert result["success"] == [B3]
+        assert [e["entityId"] for e in result["errors"]] == [b2]
+        assert result["errors"][0]["error"]["status"] == 400
+    # Nothing of the refused writes is stored.
+    assert hub.http.get(f"/entities/{b2}").status_code == 404
+    assert hub.http.get(f"/temporal/entities/{b2}").status_code == 404
+    assert hub.http.get(f"/entities/{B1}", params={"options": "keyValues"}).json() == {
+        "id": B1,
+        "type": "Building",
+        "name": "n",
+    }
+    assert hub.http.get("/jsonldContexts", params={"kind": "Hosted"}).json() == []
+    # A NUL deeper than Python's recursion limit is found (the walk used to recurse).
+    text = '{"id":"urn:a:1","type":"A","a":' + "[" * 1000 + '"\\u0000"' + "]" * 1000 + "}"
+    response = hub.http.post("/entities", content=text, headers=JSON)
+    assert "U+0000" in problem(response, 400, "BadRequestData")["detail"]
+
+
+def test_values_nested_64_levels_are_stored_and_read_back(hub):
+    """The limit's edge: 64 levels of value inside 64 levels of sub-attributes is written,
+    read back whole in every representation, and kept in the history."""
+    value = nested(64, objects=True)
+    body = {"id": B1, "type": "Building", "a": sub_chain(64, value)}
+    assert hub.http.post("/entities", content=json.dumps(body), headers=JSON).status_code == 201
+
+    def deepest(attr, *, concise=False):
+        for _ in range(64):
+            attr = attr["s"]
+        # Concise: a sub-attribute with nothing but its value is that value (clause 4.5.2.3).
+        return attr if concise else attr["value"]
+
+    normalized = hub.http.get(f"/entities/{B1}").json()
+    assert deepest(normalized["a"]) == value
+    concise = hub.http.get(f"/entities/{B1}", params={"options": "concise"}).json()
+    assert deepest(concise["a"], concise=True) == value
+    temporal = hub.http.get(f"/temporal/entities/{B1}").json()
+    assert deepest(temporal["a"][0]) == value
+    found = hub.http.post(
+        "/entityOperations/query", json={"type": "Query", "entities": [{"type": "Building"}]}
+    ).json()
+    assert [deepest(e["a"]) for e in found] == [value]

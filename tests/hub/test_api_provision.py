@@ -153,6 +153,7 @@ def test_multi_types_and_multi_attribute_instances(hub):
     ]
 
 
+RING = [[126.9, 37.5], [127.0, 37.5], [127.0, 37.6], [126.9, 37.5]]
 BAD_ENTITIES = [
     pytest.param({"type": "Building"}, id="no-id"),
     pytest.param({"id": B1}, id="no-type"),
@@ -182,6 +183,26 @@ BAD_ENTITIES = [
         id="geo-bad-polygon",
     ),
     pytest.param(building(g={"type": "GeoProperty", "value": "Seoul"}), id="geo-not-geojson"),
+    # Concise geometries used to be stored unchecked (and then matched no geo-query).
+    pytest.param(building(location={"type": "Point", "coordinates": "x"}), id="geo-concise-text"),
+    pytest.param(building(location={"type": "Point", "coordinates": [1]}), id="geo-concise-short"),
+    pytest.param(
+        building(location={"type": "LineString", "coordinates": [[1, 2]]}), id="geo-one-point-line"
+    ),
+    pytest.param(
+        building(
+            g={"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": [RING[:-1]]}}
+        ),
+        id="geo-open-ring",
+    ),
+    pytest.param(
+        building(location={"type": "MultiPolygon", "coordinates": [[RING[:3]]]}),
+        id="geo-concise-short-ring",
+    ),
+    pytest.param(
+        building(location={"type": "Point", "coordinates": [226.97, 37.56]}),
+        id="geo-longitude-out-of-range",
+    ),
     pytest.param(building(location={"type": "Property", "value": "Seoul"}), id="location-property"),
     pytest.param(building(location="Seoul"), id="location-concise-string"),
     pytest.param(

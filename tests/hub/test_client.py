@@ -79,22 +79,37 @@ def test_local_client(backend, tmp_path):
 
 def test_local_client_refuses_numbers_json_cannot_hold(backend, tmp_path):
     """In process, a writer can hand the hub NaN, an infinity or an integer beyond 64 bits,
-    which no JSON body can carry: each is that entity's 400, the rest of the batch is stored,
-    and nothing is stored as null."""
+    which no JSON body can carry, at the top of a value or inside it: each is that entity's
+    400, the rest of the batch is stored, and nothing is stored as null."""
+    nan, inf = float("nan"), float("inf")
+    odd = [
+        nan,
+        inf,
+        2**70,
+        {"series": [1.0, nan]},  # inside a value: used to be stored as null
+        [[1, 2**64]],  # inside a value: used to fail the whole batch
+        {"type": "ListProperty", "valueList": [1, -inf]},
+        {"type": "Property", "value": 1, "accuracy": {"type": "Property", "value": nan}},
+        {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [126.9, nan]}},
+    ]
 
     async def work(client) -> None:
-        odd = [float("nan"), float("inf"), 2**70]
         batch = gauges(len(odd) + 1)
         for entity, value in zip(batch, odd, strict=False):
-            entity["level"]["value"] = value
+            if isinstance(value, dict) and "type" in value:
+                entity["level"] = value
+            else:
+                entity["level"]["value"] = value
         batch[1]["level"] = float("-inf")  # concise
         outcome = await client.upsert(batch, context=CTX)
-        assert outcome.written == ["urn:ngsi-ld:Gauge:3"]
-        assert sorted(e["entityId"] for e in outcome.errors) == [
-            f"urn:ngsi-ld:Gauge:{i}" for i in range(3)
-        ]
+        assert outcome.written == [f"urn:ngsi-ld:Gauge:{len(odd)}"]
+        assert sorted(e["entityId"] for e in outcome.errors) == sorted(
+            f"urn:ngsi-ld:Gauge:{i}" for i in range(len(odd))
+        )
         assert all(e["error"]["status"] == 400 for e in outcome.errors)
         found = await client.query(type="Gauge", context=CTX, key_values=True)
-        assert [(e["id"], e["level"]) for e in found] == [("urn:ngsi-ld:Gauge:3", 3.0)]
+        assert [(e["id"], e["level"]) for e in found] == [
+            (f"urn:ngsi-ld:Gauge:{len(odd)}", float(len(odd)))
+        ]
 
     with_local_client(backend, tmp_path, work)

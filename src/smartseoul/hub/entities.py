@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smartseoul.hub.errors import BadRequestData
+from smartseoul.hub.geo import COORDINATE_DEPTH, coordinates_problem
+from smartseoul.hub.jsonvalue import MAX_NESTING, value_problem
 
 Expand = Callable[[str], str]
 
@@ -266,9 +268,12 @@ def is_geometry(value: Any) -> bool:
 
 
 def normalize_instance(
-    iri: str, raw: Any, expand: Expand, *, now: str, allow_null: bool = False, sub: bool = False
+    iri: str, raw: Any, expand: Expand, *, now: str, allow_null: bool = False, level: int = 0
 ) -> dict[str, Any]:
-    """One attribute instance in stored form; concise input is made normalized."""
+    """One attribute instance in stored form; concise input is made normalized.
+
+    ``level`` is 0 for an attribute, 1 for its sub-attributes, and so on.
+    """
     if raw is None or raw == NGSI_NULL:
         if allow_null:
             return {"type": "Property", "value": NGSI_NULL}
@@ -284,9 +289,9 @@ def normalize_instance(
             raise BadRequestData(f"Attribute {iri} must be a GeoProperty with a GeoJSON geometry")
         if not allow_null and isinstance(raw, dict) and NGSI_NULL in raw.values():
             raise BadRequestData(f"Attribute {iri} has an NGSI-LD Null inside its value")
-        if _not_json_number(raw):
-            raise BadRequestData(f"Attribute {iri} has a number JSON cannot hold: {raw!r}")
-        return {"type": kind, "value": raw, "createdAt": now, "modifiedAt": now}
+        # The same value rules as the normalized form: concise geometries used to skip them.
+        value = _check_value(iri, kind, raw, expand)
+        return {"type": kind, "value": value, "createdAt": now, "modifiedAt": now}
     kind = infer_type(raw)
     key = VALUE_KEY[kind]
     if key not in raw:
@@ -316,7 +321,7 @@ def normalize_instance(
             parse_time(item, field=f"{iri} observedAt")
             inst["observedAt"] = item
         elif member == "datasetId":
-            if sub:
+            if level:
                 raise BadRequestData("A sub-attribute cannot have a datasetId")
             if item == "@none":  # the default instance (clause 4.5.5)
                 continue
@@ -328,18 +333,24 @@ def normalize_instance(
                 raise BadRequestData(f"unitCode of {iri} must be a string")
             inst["unitCode"] = item
         elif member in ("objectType", "valueType"):
+            _check_storable(iri, member, item)
             inst[member] = _expand_objtype(item, expand)
         elif member == "expiresAt":
             inst[member] = check_expiry(item)
         elif member == "lang":
+            _check_storable(iri, member, item)
             inst[member] = item
         elif member in MEMBERS or kind == "JsonProperty" and member == "json":
             continue
         else:
             check_name(member)
+            if level == MAX_NESTING:
+                raise BadRequestData(
+                    f"Attribute {iri} has sub-attributes nested more than {MAX_NESTING} levels deep"
+                )
             sub_iri = expand(member)
             inst[sub_iri] = normalize_instance(
-                sub_iri, item, expand, now=now, allow_null=allow_null, sub=True
+                sub_iri, item, expand, now=now, allow_null=allow_null, level=level + 1
             )
     inst["createdAt"] = now
     inst["modifiedAt"] = now
@@ -372,7 +383,10 @@ def _check_value(iri: str, kind: str, value: Any, expand: Expand) -> Any:
     if kind == "GeoProperty":
         if not is_geometry(value):
             raise BadRequestData(f"GeoProperty {iri} must hold a GeoJSON geometry, got {value!r}")
-        _check_coordinates(iri, value)
+        if not _check_coordinates(iri, value):
+            _check_storable(iri, "value", value)  # a GeometryCollection
+        elif len(value) > 2:  # members beside type and coordinates (bbox, ...)
+            _check_storable(iri, "value", [v for k, v in value.items() if k != "coordinates"])
         return value
     if kind == "Relationship":
         objects = value if isinstance(value, list) else [value]
@@ -409,43 +423,38 @@ def _check_value(iri: str, kind: str, value: Any, expand: Expand) -> Any:
     if kind == "ListProperty":
         if not isinstance(value, list):
             raise BadRequestData(f"ListProperty {iri} valueList must be an array")
+        _check_storable(iri, "valueList", value)
         return value
-    if _not_json_number(value):
-        raise BadRequestData(f"Attribute {iri} has a number JSON cannot hold: {value!r}")
+    # Every Property value comes here: the common scalars are passed inline, without a call.
+    if not (
+        isinstance(value, str)
+        or (isinstance(value, float) and value - value == 0.0)
+        or (isinstance(value, int) and -(2**63) <= value < 2**64)
+    ):
+        _check_storable(iri, VALUE_KEY[kind], value)
     return value
 
 
-def _not_json_number(value: Any) -> bool:
-    """NaN, an infinity, or an integer beyond 64 bits. A JSON body cannot carry one, but an
-    in-process writer (``LocalHubClient``) can; orjson would store the first two as null
-    and fail the whole write on the third."""
-    if isinstance(value, float):
-        return value - value != 0.0
-    return isinstance(value, int) and not -(2**63) <= value < 2**64
-
-
-def _check_coordinates(iri: str, geometry: dict[str, Any]) -> None:
-    def numbers(item: Any, depth: int) -> bool:
-        if depth == 0:
-            return (
-                isinstance(item, list)
-                and len(item) >= 2
-                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in item)
-            )
-        return isinstance(item, list) and bool(item) and all(numbers(x, depth - 1) for x in item)
-
-    depth = {
-        "Point": 0,
-        "MultiPoint": 1,
-        "LineString": 1,
-        "MultiLineString": 2,
-        "Polygon": 2,
-        "MultiPolygon": 3,
-    }.get(geometry["type"])
-    if depth is None:
+def _check_storable(iri: str, member: str, value: Any) -> None:
+    """Nesting and numbers the hub can write back (see ``hub.jsonvalue``)."""
+    if isinstance(value, str):
         return
-    if not numbers(geometry.get("coordinates"), depth):
-        raise BadRequestData(f"GeoProperty {iri} has invalid {geometry['type']} coordinates")
+    problem = value_problem(value)
+    if problem is not None:
+        raise BadRequestData(f"Attribute {iri} has in its {member} {problem}")
+
+
+def _check_coordinates(iri: str, geometry: dict[str, Any]) -> bool:
+    """Refuse coordinates that are not GeoJSON positions of their geometry (the rules of query
+    geometries). False for a geometry without coordinates of a fixed depth (GeometryCollection)."""
+    kind = geometry["type"]
+    depth = COORDINATE_DEPTH.get(kind)
+    if depth is None:
+        return False
+    problem = coordinates_problem(geometry.get("coordinates"), depth, kind)
+    if problem is not None:
+        raise BadRequestData(f"GeoProperty {iri} has invalid {kind} coordinates: {problem}")
+    return True
 
 
 def instance_key(instance: dict[str, Any]) -> str | None:

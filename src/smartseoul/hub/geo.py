@@ -197,8 +197,7 @@ def _parse_georel(georel: str) -> tuple[str, float | None, float | None]:
 
 def _reference_geometry(geometry: str, coordinates: Any) -> Any:
     """The shapely geometry of validated GeoJSON coordinates; BadRequestData otherwise."""
-    depth = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2}
-    problem = _check_coordinates(coordinates, depth.get(geometry, 3), geometry)
+    problem = coordinates_problem(coordinates, COORDINATE_DEPTH.get(geometry, 3), geometry)
     if problem:
         raise BadRequestData(f"coordinates: {problem} for a {geometry}")
     result = shape({"type": geometry, "coordinates": coordinates})
@@ -207,8 +206,23 @@ def _reference_geometry(geometry: str, coordinates: Any) -> Any:
     return result
 
 
-def _check_coordinates(value: Any, depth: int, geometry: str) -> str | None:
-    """What is wrong with nested position arrays of this depth, or None (IETF RFC 7946 3.1)."""
+# How deeply each geometry nests its positions (IETF RFC 7946 3.1).
+COORDINATE_DEPTH = {
+    "Point": 0,
+    "MultiPoint": 1,
+    "LineString": 1,
+    "MultiLineString": 2,
+    "Polygon": 2,
+    "MultiPolygon": 3,
+}
+
+
+def coordinates_problem(value: Any, depth: int, geometry: str) -> str | None:
+    """What is wrong with nested position arrays of this depth, or None (IETF RFC 7946 3.1).
+
+    Used for query geometries and stored GeoProperty values alike. NaN, the infinities and
+    integers beyond 64 bits (which only an in-process writer can pass) fail the range test.
+    """
     if depth == 0:
         if not isinstance(value, list) or len(value) not in (2, 3):
             return f"{value!r} is not a position [longitude, latitude]"
@@ -224,7 +238,7 @@ def _check_coordinates(value: Any, depth: int, geometry: str) -> str | None:
         return "each linear ring needs 4 or more positions and to end where it starts"
     if geometry.endswith("LineString") and depth == 1 and len(value) < 2:
         return "each line needs 2 or more positions"
-    return next(filter(None, (_check_coordinates(v, depth - 1, geometry) for v in value)), None)
+    return next(filter(None, (coordinates_problem(v, depth - 1, geometry) for v in value)), None)
 
 
 # Point targets, the common case, skip building a shapely geometry.

@@ -31,6 +31,7 @@ import httpx
 import orjson
 
 from smartseoul.hub.errors import BadRequestData, LdContextNotAvailable
+from smartseoul.hub.jsonvalue import value_problem
 
 log = logging.getLogger(__name__)
 
@@ -313,11 +314,19 @@ CORE = _load_core()
 
 def check_context(value: Any) -> None:
     """Validate an @context value without fetching anything (clause 5.5.4): BadRequestData."""
+    _check_nesting(value)
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, dict):
             _process_local(item, {}, None, CORE.terms)
         elif item is not None and not isinstance(item, str):
             raise BadRequestData(f"invalid @context entry: {item!r}")
+
+
+def _check_nesting(value: Any) -> None:
+    """An @context nested deeper than the hub can store or key (see ``hub.jsonvalue``)."""
+    problem = value_problem(value)
+    if problem is not None:
+        raise BadRequestData(f"The @context has {problem}")
 
 
 def cached_context_id(url: str) -> str:
@@ -386,6 +395,7 @@ class ContextResolver:
         """
         if value is None:
             return CORE
+        _check_nesting(value)
         key = orjson.dumps(value).decode()
         now = time.time()
         context = self._contexts.get(key)
