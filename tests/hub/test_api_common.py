@@ -505,3 +505,98 @@ def test_values_nested_64_levels_are_stored_and_read_back(hub):
         "/entityOperations/query", json={"type": "Query", "entities": [{"type": "Building"}]}
     ).json()
     assert [deepest(e["a"]) for e in found] == [value]
+
+
+def test_names_longer_than_the_stores_can_index_are_refused(hub):
+    """PostgreSQL's B-tree refuses index entries over 2,704 bytes, so an entity id, type,
+    attribute name, scope or vocab IRI, a subscription id or endpoint, an @context URL of
+    more than 1,024 bytes, or a tenant of more than 256, used to fail the write with a 500
+    there. Each is 400 BadRequestData on both backends, and nothing is written."""
+
+    def create(body, headers=JSON):
+        return hub.http.post("/entities", content=json.dumps(body), headers=headers)
+
+    long_id = "urn:a:" + "x" * 1019  # 1,025 bytes
+    hangul = "가" * 342  # 1,026 bytes in 342 characters
+    too_long = [
+        (create({"id": long_id, "type": "Building"}), "The entity id"),
+        (create({"id": B1, "type": "T" + hangul}), "The entity type"),
+        (create({"id": B1, "type": "Building", "a" + hangul: 1}), "The attribute name"),
+        (create({"id": B1, "type": "Building", "scope": "/" + hangul}), "A scope"),
+        (
+            create({"id": B1, "type": "Building", "v": {"type": "VocabProperty", "vocab": hangul}}),
+            "A vocab IRI",
+        ),
+        (create({"id": B1, "type": "Building"}, {**JSON, "NGSILD-Tenant": "t" * 257}), "tenant"),
+        (
+            hub.http.post(
+                "/subscriptions",
+                json={
+                    "type": "Subscription",
+                    "id": long_id,
+                    "entities": [{"type": "Building"}],
+                    "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}},
+                },
+            ),
+            "The subscription id",
+        ),
+        (
+            hub.http.post(
+                "/subscriptions",
+                json={
+                    "type": "Subscription",
+                    "entities": [{"type": "Building"}],
+                    "notification": {"endpoint": {"uri": "http://127.0.0.1:9/" + "n" * 1010}},
+                },
+            ),
+            "notification.endpoint.uri",
+        ),
+        (
+            create({"id": B1, "type": "Building"}, {**JSON, **link(EX + "c" * 1010)}),
+            "An @context URL",
+        ),
+        # A city service takes the tenant header by the same rule.
+        (
+            httpx.get(hub.base + "/flood/warnings", headers={"NGSILD-Tenant": "t" * 257}),
+            "tenant",
+        ),
+    ]
+    for response, what in too_long:
+        assert what in problem(response, 400, "BadRequestData")["detail"]
+    assert hub.http.get("/entities", params={"type": "Building"}).json() == []
+    assert hub.http.get("/subscriptions").json() == []
+
+    # The limits themselves are accepted, and read back.
+    longest = "urn:a:" + "x" * 1018
+    tenant = {"NGSILD-Tenant": "t" * 256}
+    assert create({"id": longest, "type": "Building"}, {**JSON, **tenant}).status_code == 201
+    found = hub.http.get(f"/entities/{longest}", headers=tenant)
+    assert found.status_code == 200 and found.json()["id"] == longest
+
+
+def test_long_text_values_are_stored_and_queried(hub):
+    """A text longer than the index keeps (3,000 Hangul syllables, 9,000 bytes of UTF-8
+    that do not compress) used to fail on PostgreSQL with a 500, and a whole batch with it.
+    It is stored whole, and q compares it whole."""
+    text = "".join(chr(0xAC00 + i * 7919 % 11172) for i in range(3000))
+    other = text[:-1] + "끝"  # the same index prefix, another text
+    entities = [
+        {"id": f"urn:ngsi-ld:Building:{i}", "type": "Building", "description": t}
+        for i, t in enumerate([text, other, "short"])
+    ]
+    created = hub.http.post("/entityOperations/create", json=entities)
+    assert created.status_code == 201, created.text
+    stored = hub.http.get("/entities/urn:ngsi-ld:Building:0", params={"options": "keyValues"})
+    assert stored.json()["description"] == text
+
+    def query(q: str) -> list[str]:
+        body = {"type": "Query", "entities": [{"type": "Building"}], "q": q}
+        response = hub.http.post("/entityOperations/query", json=body)
+        assert response.status_code == 200, response.text
+        return sorted(e["id"][-1] for e in response.json())
+
+    assert query(f'description=="{text}"') == ["0"]
+    assert query(f'description=="{text[:700]}"') == []
+    assert query(f'description>"{text[:700]}"') == ["0", "1"]
+    assert query('description~="끝$"') == ["1"]
+    assert query('description!="short"') == ["0", "1"]

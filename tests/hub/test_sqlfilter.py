@@ -53,6 +53,11 @@ def acc(value: Any) -> dict[str, Any]:
 
 
 PARK = E + "Park"
+# 1,000 Hangul syllables that do not compress (PostgreSQL compresses index entries), then
+# one more: 3,003 bytes of UTF-8, of which the index keeps 666 characters.
+HANGUL = "".join(chr(0xAC00 + i * 7919 % 11172) for i in range(1000))
+LONG_A, LONG_B, CUT = HANGUL + "끝", HANGUL + "힣", HANGUL[:666]
+LONG_OBJECT = "urn:ngsi-ld:Parking:" + "x" * 2100
 ENTITIES = [
     thing(1, "Sensor", scope=["/Seoul/Jongno"], temperature=prop(20, unitCode="CEL",
           observedAt="2024-01-01T10:00:00Z", **acc(0.5)), name=prop("Alpha"), flag=prop(True)),
@@ -103,6 +108,10 @@ ENTITIES = [
     thing(32, "Building"),
     thing(33, tags={"type": "ListProperty", "valueList": [True, "1"]}, flag=prop(1)),
     thing(34, brand=prop(7), name=prop({"first": "Kim"}), label=prop("plain")),
+    # Strings longer than the index keeps (INDEXED_TEXT_BYTES): 35 and 36 share their kept
+    # prefix, which 37 is, whole (1,998 bytes); 38 is short. A relationship object too.
+    thing(35, note=prop(LONG_A)), thing(36, note=prop(LONG_B)), thing(37, note=prop(CUT)),
+    thing(38, note=prop("가나"), isParked=rel(LONG_OBJECT)),
 ]  # fmt: skip
 
 QUERIES = [
@@ -156,6 +165,10 @@ QUERIES = [
     "category==Park|name~=^Z", "(temperature>10;name~=a)|flag==true",
     "temperature.observedAt|label[en]|address[gu.code]>0", "(tags;flag)|(owner;owner.since)",
     "flag!=true;(brand|tags==1)", "name!=\"Alpha\"|(temperature>=30;temperature<=35)",
+    # strings the index keeps a prefix of
+    f'note=="{LONG_A}"', f'note=="{CUT}"', f'note!="{CUT}"', f'note>"{CUT}"', f'note<"{LONG_B}"',
+    f'note=="{CUT}","가나"', f'note=="{CUT}".."{LONG_A}"', 'note=="가".."갛"', 'note>"가나"',
+    'note<="가나"', 'note~="끝$"', 'note~="^[가-힣]+$"', "note!~=나$", f'isParked=="{LONG_OBJECT}"',
 ]  # fmt: skip
 
 TENANT = ""
@@ -266,6 +279,12 @@ def test_expected_semantics_on_samples() -> None:
     assert ids("dateObserved<2024-01-01T12:00:00,25Z") == [20, 24]
     assert ids("flag==true") == [1, 27]
     assert ids('flag=="true"') == [3]
+    assert ids(f'note=="{CUT}"') == [37]
+    assert ids(f'note>"{CUT}"') == [35, 36]
+    assert ids(f'note<"{LONG_B}"') == [35, 37, 38]
+    assert ids('note=="가".."갛"') == [35, 36, 37, 38]
+    assert ids('note~="끝$"') == [35]
+    assert ids(f'isParked=="{LONG_OBJECT}"') == [38]
 
 
 TYPE_AND_SCOPE = [

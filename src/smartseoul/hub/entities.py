@@ -15,9 +15,13 @@ from typing import Any
 
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.geo import COORDINATE_DEPTH, coordinates_problem
-from smartseoul.hub.jsonvalue import MAX_NESTING, value_problem
+from smartseoul.hub.limits import MAX_NAME_BYTES, MAX_NESTING, check_name_length, value_problem
 
 Expand = Callable[[str], str]
+
+# Names of at most this many characters fit MAX_NAME_BYTES whatever they hold: the write
+# path tests this before it calls check_name_length.
+SHORT_NAME = MAX_NAME_BYTES // 4
 
 NGSI = "https://uri.etsi.org/ngsi-ld/"
 LOCATION = NGSI + "location"
@@ -139,7 +143,7 @@ def is_uri(value: Any) -> bool:
 def check_entity_id(value: Any) -> str:
     if not is_uri(value):
         raise BadRequestData(f"Entity id must be a URI, got {value!r}")
-    return value
+    return value if len(value) <= SHORT_NAME else check_name_length(value, "The entity id")
 
 
 def check_name(name: str, *, what: str = "attribute") -> None:
@@ -156,6 +160,8 @@ def expand_types(value: Any, expand: Expand) -> list[str]:
     for name in names:
         check_name(name, what="type")
         iri = expand(name)
+        if len(iri) > SHORT_NAME:
+            check_name_length(iri, "The entity type")
         if iri not in out:
             out.append(iri)
     return out
@@ -167,6 +173,7 @@ def check_scopes(value: Any) -> list[str]:
     for scope in scopes:
         if not isinstance(scope, str) or not re.fullmatch(r"(/[^/#+\s]+)+", scope):
             raise BadRequestData(f"Invalid scope {scope!r} (clause 4.18)")
+        check_name_length(scope, "A scope")
     return list(dict.fromkeys(scopes))
 
 
@@ -274,6 +281,8 @@ def normalize_instance(
 
     ``level`` is 0 for an attribute, 1 for its sub-attributes, and so on.
     """
+    if not level and len(iri) > SHORT_NAME:  # sub-attribute names are not indexed
+        check_name_length(iri, "The attribute name")
     if raw is None or raw == NGSI_NULL:
         if allow_null:
             return {"type": "Property", "value": NGSI_NULL}
@@ -419,7 +428,8 @@ def _check_value(iri: str, kind: str, value: Any, expand: Expand) -> Any:
             raise BadRequestData(
                 f"VocabProperty {iri} vocab must be a string or an array of strings"
             )
-        return [expand(x) for x in items] if isinstance(value, list) else expand(value)
+        iris = [check_name_length(expand(x), f"A vocab IRI of {iri}") for x in items]
+        return iris if isinstance(value, list) else iris[0]
     if kind == "ListProperty":
         if not isinstance(value, list):
             raise BadRequestData(f"ListProperty {iri} valueList must be an array")
@@ -436,7 +446,7 @@ def _check_value(iri: str, kind: str, value: Any, expand: Expand) -> Any:
 
 
 def _check_storable(iri: str, member: str, value: Any) -> None:
-    """Nesting and numbers the hub can write back (see ``hub.jsonvalue``)."""
+    """Nesting and numbers the hub can write back (see ``hub.limits``)."""
     if isinstance(value, str):
         return
     problem = value_problem(value)

@@ -31,7 +31,7 @@ import httpx
 import orjson
 
 from smartseoul.hub.errors import BadRequestData, LdContextNotAvailable
-from smartseoul.hub.jsonvalue import value_problem
+from smartseoul.hub.limits import check_name_length, value_problem
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ def check_context(value: Any) -> None:
 
 
 def _check_nesting(value: Any) -> None:
-    """An @context nested deeper than the hub can store or key (see ``hub.jsonvalue``)."""
+    """An @context nested deeper than the hub can store or key (see ``hub.limits``)."""
     problem = value_problem(value)
     if problem is not None:
         raise BadRequestData(f"The @context has {problem}")
@@ -436,6 +436,7 @@ class ContextResolver:
                 continue  # built in, and always applied anyway
             if not url.startswith(("http://", "https://")):
                 raise BadRequestData(f"@context entry {item!r} is not an http(s) URL")
+            check_name_length(url, "An @context URL")  # kept, and indexed, as a Cached record
             if url in chain or len(chain) >= MAX_DEPTH:
                 raise BadRequestData(f"@context {url} includes itself or nests too deeply")
             document = await self._document(url)

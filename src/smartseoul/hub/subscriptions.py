@@ -42,6 +42,7 @@ from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.expressions import And, Or
 from smartseoul.hub.geo import parse_geoquery
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL
+from smartseoul.hub.limits import check_name_length
 from smartseoul.hub.linked import parse_join
 from smartseoul.hub.query import compile_pattern, parse_q
 from smartseoul.hub.selection import parse_scope_q, parse_type_expr
@@ -142,6 +143,7 @@ def parse_subscription(
         sub_id = new_subscription_id()
     elif not is_uri(sub_id):
         raise BadRequestData(f"id must be a URI, got {sub_id!r}")
+    check_name_length(sub_id, "The subscription id")
     stored: dict[str, Any] = {"id": sub_id, "type": "Subscription", "isActive": True}
     stored.update(_members(body, expand, now=now))
     stored["notification"] = _notification(body["notification"], expand, old=None)
@@ -341,6 +343,7 @@ def _endpoint(value: Any) -> dict[str, Any]:
     uri = value.get("uri")
     if not isinstance(uri, str) or not is_uri(uri):
         raise BadRequestData("notification.endpoint.uri must be a URI")
+    check_name_length(uri, "notification.endpoint.uri")
     parts = urlsplit(uri)
     if parts.scheme not in SCHEMES:
         raise BadRequestData(f"notification.endpoint.uri: scheme must be one of {sorted(SCHEMES)}")

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from smartseoul.hub.limits import check_tenant
 from smartseoul.ingest.devices import Device, DeviceSpecError, device_entity, device_from_spec
 from smartseoul.ingest.iot_agent import IotAgent, Receipt
 
@@ -36,7 +37,7 @@ def _agent(request: Request) -> IotAgent:
 
 
 def _tenant(request: Request) -> str:
-    return request.headers.get("ngsild-tenant", "")
+    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 def _receipt_response(receipt: Receipt) -> Response:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from smartseoul.hub.errors import BadRequestData, HttpStatusOnly, InvalidRequest
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL, Context, link_header, parse_link_header
+from smartseoul.hub.limits import check_tenant
 
 JSON = "application/json"
 LD_JSON = "application/ld+json"
@@ -77,7 +78,7 @@ def choose_accept(header: str | None, *, geo: bool = False) -> str:
 async def read_call(request: Request, *, geo: bool = False, body: bool | None = None) -> Call:
     """Resolve everything a route needs from the request, or raise the spec's error."""
     headers = request.headers
-    tenant = headers.get("ngsild-tenant", "")
+    tenant = check_tenant(headers.get("ngsild-tenant", ""))
     method = request.method
     accept = choose_accept(headers.get("accept"), geo=geo)
     link = headers.get("link")

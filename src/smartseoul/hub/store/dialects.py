@@ -81,6 +81,9 @@ class Dialect(ABC):
     def ordered(self, text: Sql) -> Sql:
         return text
 
+    def byte_length(self, text: Sql) -> Sql:
+        return sql("length(CAST({} AS BLOB))", text)
+
     def number(self, value: Any) -> Sql:
         return sql("{}", value)
 
@@ -185,6 +188,9 @@ class PostgresDialect(Dialect):
 
     def ordered(self, text: Sql) -> Sql:
         return sql('({}) COLLATE "C"', text)
+
+    def byte_length(self, text: Sql) -> Sql:
+        return sql("octet_length({})", text)
 
     def number(self, value: Any) -> Sql:
         return sql("{}::numeric", value)

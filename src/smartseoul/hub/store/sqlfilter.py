@@ -18,6 +18,8 @@ attr_index rows
   (e.g. a GeoProperty or a compound value), so that every attribute has a row.
 
 So a number row has ``str IS NULL``, a string row ``num IS NULL``, a boolean row both set.
+A string of more than ``INDEXED_TEXT_BYTES`` bytes of UTF-8 is kept as its longest prefix
+that fits (``indexed_text``): PostgreSQL's B-tree refuses entries over 2,704 bytes.
 Every query term on a bare attribute name then needs only the index: existence, ``==``
 (values, lists, ranges) and the ordering operators on numbers, dates and times are exact
 index lookups; ordering on strings and ``~=`` prefilter on the index and confirm on
@@ -25,6 +27,12 @@ index lookups; ordering on strings and ``~=`` prefilter on the index and confirm
 with sub-attributes or ``[...]`` keep to entities having the attribute and evaluate
 ``e.data``. Types, scopes and ``attrs`` are index lookups too, and OR of selections is a
 UNION of pk sets, so the database starts from the index whatever the boolean structure.
+A string operand of more than ``EXACT_TEXT_BYTES`` could equal the kept prefix of a longer
+value, so its term is confirmed on ``e.data``; a shorter one compares with a kept prefix as
+with the whole text (code point order is UTF-8 byte order, and the kept prefix is longer
+than the operand), and ``~=`` takes every cut string as a candidate. Type IRIs, scopes and
+entity ids are never cut (``hub.limits``), so their lookups and the joins of linked terms
+stay exact.
 
 PostgreSQL compares text under ``COLLATE "C"`` (code point order, as Python does): declare
 ``attr_index.str`` with that collation so the ``(tenant, name, str)`` index serves ranges.
@@ -71,6 +79,9 @@ SCOPE_ROW = "@scope"
 # attr_index keeps names as ids from the attr_names table (a few bytes in every index entry
 # instead of a whole IRI); these two are fixed, every other id is given on first use.
 NAME_IDS = {TYPE_ROW: 1, SCOPE_ROW: 2}
+# With a tenant of at most 256 bytes and a name id, an entry stays inside PostgreSQL's 2,704.
+INDEXED_TEXT_BYTES = 2000
+EXACT_TEXT_BYTES = INDEXED_TEXT_BYTES - 4  # a cut prefix is longer (a character is 1-4 bytes)
 DIALECTS = ("sqlite", "postgres")
 
 
@@ -111,7 +122,7 @@ def attribute_rows(
         elif kind == "Relationship":
             target = inst.get("object")
             if isinstance(target, str):
-                return [(name, None, target)]
+                return [(name, None, target if len(target) <= 500 else indexed_text(target))]
         elif kind == "GeoProperty":
             geometry = inst.get("value")
             if isinstance(geometry, dict) and "object" not in geometry and "@value" not in geometry:
@@ -127,7 +138,31 @@ def _cell(scalar: Any) -> tuple[float | None, str | None] | None:
         return (1.0, "true") if scalar else (0.0, "false")
     if isinstance(scalar, int | float):
         return float(scalar), None
-    return (None, scalar) if isinstance(scalar, str) else None
+    if isinstance(scalar, str):
+        return None, scalar if len(scalar) <= 500 else indexed_text(scalar)
+    return None
+
+
+def indexed_text(text: str) -> str:
+    """``text`` as attr_index keeps it: whole, or its longest prefix of at most
+    ``INDEXED_TEXT_BYTES`` bytes of UTF-8 (module docstring)."""
+    raw = text.encode()
+    if len(raw) <= INDEXED_TEXT_BYTES:
+        return text
+    return raw[:INDEXED_TEXT_BYTES].decode(errors="ignore")
+
+
+def _cut_compare(value: Any) -> bool:
+    """Whether a literal of a term (or one of its list or range) is a string that the index
+    cannot compare exactly (module docstring)."""
+    if isinstance(value, Range):
+        items: Any = (value.low, value.high)
+    else:
+        items = value if isinstance(value, tuple) else (value,)
+    return any(
+        isinstance(v, str) and len(v) > EXACT_TEXT_BYTES // 4 and len(v.encode()) > EXACT_TEXT_BYTES
+        for v in items
+    )
 
 
 def register_sqlite_functions(conn: sqlite3.Connection) -> None:
@@ -313,6 +348,8 @@ class _Compiler:
         if not path.is_top or not isinstance(term, Comparison):
             return self.confirmed(self.index(path.attr), term)
         op, value, rows = term.op, term.value, _IndexRow(self.d)
+        if op != "~=" and _cut_compare(value):
+            return self.confirmed(self.index(path.attr), term)
         if op == "==":
             found = self.indexed(path.attr, _equal(rows, value))
             if not term.vocab:
@@ -328,7 +365,11 @@ class _Compiler:
                 return self.indexed(path.attr, _compare(rows, op, value))
             return self.confirmed(self.index(path.attr, _compare(rows, op, value)), term)
         if op == "~=":
-            pattern = sql(f"{self.d.bare('num')} IS NULL AND {{}}", self.d.regex(sql("str"), value))
+            pattern = sql(
+                f"{self.d.bare('num')} IS NULL AND ({{}} OR {{}} > {EXACT_TEXT_BYTES})",
+                self.d.regex(sql("str"), value),
+                self.d.byte_length(sql("str")),
+            )
             return self.confirmed(self.index(path.attr, pattern), term)
         return self.confirmed(self.index(path.attr), term)
 

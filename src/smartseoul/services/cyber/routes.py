@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from smartseoul.hub.client import local_client
 from smartseoul.hub.errors import InvalidRequest
+from smartseoul.hub.limits import check_tenant
 from smartseoul.services.cyber.incidents import STATUSES, WorkflowError
 from smartseoul.services.cyber.parsers import FORMATS
 from smartseoul.services.cyber.service import (
@@ -38,7 +39,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _tenant(request: Request) -> str:
-    return request.headers.get("ngsild-tenant", "")
+    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 def _pipeline(request: Request) -> CyberPipeline:

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from smartseoul.hub.client import local_client
 from smartseoul.hub.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from smartseoul.hub.limits import check_tenant
 from smartseoul.services.flood.service import current_forecasts, current_warnings
 
 __all__ = ["routes"]
@@ -26,7 +27,7 @@ def _client(request: Request) -> Any:
 
 
 def _tenant(request: Request) -> str:
-    return request.headers.get("ngsild-tenant", "")
+    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 async def forecasts(request: Request) -> Response:

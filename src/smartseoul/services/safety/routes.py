@@ -13,6 +13,7 @@ from starlette.routing import Route
 from smartseoul.datasets import DatasetError
 from smartseoul.hub.client import local_client
 from smartseoul.hub.errors import BadRequestData, InvalidRequest
+from smartseoul.hub.limits import check_tenant
 from smartseoul.services.safety.errors import SafetyInputError
 
 __all__ = ["routes"]
@@ -33,7 +34,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _tenant(request: Request) -> str:
-    return request.headers.get("ngsild-tenant", "")
+    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 # Members of the request bodies, checked before any work so that a wrong type or an absurd
