@@ -333,12 +333,20 @@ def test_geo_and_scope_queries_use_the_time_range(hub):
 
 
 AGGREGATION_CASES = [
-    {"aggrMethods": "totalCount,distinctCount,sum,avg,min,max,stddev,sumsq", "aggrPeriodDuration": "PT7M"},
+    {
+        "aggrMethods": "totalCount,distinctCount,sum,avg,min,max,stddev,sumsq",
+        "aggrPeriodDuration": "PT7M",
+    },
     {"aggrMethods": "avg,max", "aggrPeriodDuration": "P0D"},
     {"aggrMethods": "min,sum", "timerel": "after", "timeAt": "2018-08-01T12:04:00Z"},
     {"aggrMethods": "max,totalCount", "aggrPeriodDuration": "PT2M", **BETWEEN},
-    {"aggrMethods": "avg", "timerel": "before", "timeAt": "2018-08-01T12:30:00Z",
-     "aggrPeriodDuration": "PT10M", "datasetId": "urn:ngsi-ld:Dataset:gps"},
+    {
+        "aggrMethods": "avg",
+        "timerel": "before",
+        "timeAt": "2018-08-01T12:30:00Z",
+        "aggrPeriodDuration": "PT10M",
+        "datasetId": "urn:ngsi-ld:Dataset:gps",
+    },
     {"aggrMethods": "max", "timeproperty": "modifiedAt", "aggrPeriodDuration": "PT1H"},
 ]
 
@@ -351,27 +359,36 @@ def test_aggregation_in_sql_equals_aggregation_of_rows(hub, params):
     body = {
         "id": VEHICLE,
         "type": "Vehicle",
-        "speed": [speed((m * 37) % 23 + 0.5 * (m % 2), f"2018-08-01T12:{m:02d}:00Z") for m in minutes]
+        "speed": [
+            speed((m * 37) % 23 + 0.5 * (m % 2), f"2018-08-01T12:{m:02d}:00Z") for m in minutes
+        ]
         + [
             speed(m * 2, f"2018-08-01T12:{m:02d}:30Z", datasetId="urn:ngsi-ld:Dataset:gps")
             for m in minutes[::2]
         ],
-        "fuel": [{"type": "JsonProperty", "json": 40 - m, "observedAt": f"2018-08-01T12:{m:02d}:10Z"}
-                 for m in minutes[:5]],
+        "fuel": [
+            {"type": "JsonProperty", "json": 40 - m, "observedAt": f"2018-08-01T12:{m:02d}:10Z"}
+            for m in minutes[:5]
+        ],
     }
     assert hub.http.post("/temporal/entities", json=body).status_code == 201
     # A deleted instance takes no part in either path.
     first = get(hub, f"/temporal/entities/{VEHICLE}", attrs="speed")["speed"][0]
-    assert hub.http.delete(
-        f"/temporal/entities/{VEHICLE}/attrs/speed/{first['instanceId']}"
-    ).status_code == 204
+    assert (
+        hub.http.delete(
+            f"/temporal/entities/{VEHICLE}/attrs/speed/{first['instanceId']}"
+        ).status_code
+        == 204
+    )
     full = {"format": "aggregatedValues", **params}
     one = get(hub, f"/temporal/entities/{VEHICLE}", **full)
     query = {"type": "Vehicle", **full}
     query.setdefault("timerel", "after")
     query.setdefault("timeAt", "2000-01-01T00:00:00Z")
     if query != {"type": "Vehicle", **full}:  # the query endpoint needs a timerel
-        one = get(hub, f"/temporal/entities/{VEHICLE}", **{k: v for k, v in query.items() if k != "type"})
+        one = get(
+            hub, f"/temporal/entities/{VEHICLE}", **{k: v for k, v in query.items() if k != "type"}
+        )
     (many,) = get(hub, "/temporal/entities", **query)
     assert set(one) == set(many) and "speed" in one
     assert _approx(one) == _approx(many)
@@ -385,3 +402,36 @@ def _approx(value):
     if isinstance(value, list):
         return [_approx(v) for v in value]
     return value
+
+
+def test_aggregation_periods_and_times_at_the_ends_of_the_calendar(hub):
+    """A period reaching past the year 9999, or an instant before the year 1 in UTC, used to
+    fail the rendering with a 500; times before the year 1000 lost their leading zeros."""
+    create_vehicle(hub)
+    for duration in ("P1000000Y", "P99999999999D", "PT99999999999999999999H"):
+        out = get(
+            hub,
+            f"/temporal/entities/{VEHICLE}",
+            options="aggregatedValues",
+            aggrMethods="max",
+            aggrPeriodDuration=duration,
+        )
+        assert out["speed"]["max"] == [
+            [120, "2018-08-01T12:03:00.000000Z", "9999-12-31T23:59:59.000000Z"]
+        ], duration
+    early = {"speed": [speed(5, "0001-01-01T00:00:00+14:00")]}
+    response = hub.http.post(f"/temporal/entities/{VEHICLE}/attrs", json=early)
+    assert response.status_code == 204, response.text
+    out = get(
+        hub,
+        f"/temporal/entities/{VEHICLE}",
+        options="aggregatedValues",
+        aggrMethods="min",
+        aggrPeriodDuration="P0D",
+        timerel="before",
+        timeAt="2000-01-01T00:00:00Z",
+    )
+    # 14 hours before the first UTC instant a datetime holds: shown as that instant.
+    assert out["speed"]["min"] == [
+        [5, "0001-01-01T00:00:00.000000Z", "2000-01-01T00:00:00.000000Z"]
+    ]

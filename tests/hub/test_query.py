@@ -278,3 +278,16 @@ def test_temporal_key() -> None:
     assert temporal_key("Time", "23:59:59,123456Z") == "23:59:59123456"
     assert temporal_key("Date", "2024-01-01") == "2024-01-01"
     assert temporal_key("DateTime", "2024-01-01") is None
+
+
+def test_a_long_value_list_parses_in_linear_time():
+    """Each value was looked up in the tuple of all values: 40,000 took about 15 s of CPU
+    (a request body can carry that many), now a fraction of a second."""
+    import time
+
+    values = [f"v{i}" for i in range(40_000)]
+    start = time.perf_counter()
+    tree = parse_q("name==" + ",".join(values), expand)
+    assert time.perf_counter() - start < 5
+    assert len(tree.value) == 40_000 and tree.value[-1] == "v39999"
+    assert len(tree.vocab) == 40_000 and tree.vocab[0] == E + "v0"

@@ -112,7 +112,9 @@ def now_iso() -> str:
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with microseconds and ``Z``; the year has four digits (strftime's ``%Y`` gives
+    ``1`` for the year 1 on Linux)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str, *, field: str = "DateTime") -> datetime:

@@ -250,7 +250,8 @@ class _QParser(BooleanParser):
         if name in self.expand_values:
             value = tuple(self._expand(v) if isinstance(v, str) else v for v in value)
         terms = (self._expand(v) for v in value if isinstance(v, str) and ":" not in v)
-        vocab = tuple(dict.fromkeys(iri for iri in terms if iri not in value))
+        given = set(value)  # not the tuple: a list of 40,000 values took 15 s
+        vocab = tuple(dict.fromkeys(iri for iri in terms if iri not in given))
         return Comparison(path, op, value, vocab)
 
     def _expand(self, term: str) -> str:

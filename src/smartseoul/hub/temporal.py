@@ -60,6 +60,8 @@ from smartseoul.hub.store.base import (
 from smartseoul.hub.store.indexing import scalar_of
 from smartseoul.hub.temporal_aggregate import (
     AGGREGATION_METHODS,
+    FIRST_EPOCH,
+    LAST_EPOCH,
     Duration,
     parse_duration,
 )
@@ -108,7 +110,10 @@ def stamp(t: float) -> str:
 # Aggregated answers format the same period bounds for every method: format each once.
 @functools.lru_cache(maxsize=65536)
 def _stamp(t: float) -> str:
-    return format_time(datetime.fromtimestamp(t, UTC))
+    # Clamped to the years 1 to 9999: an observedAt of 0001-01-01T00:00:00+14:00 lies
+    # before the first UTC instant a datetime holds, and a long aggregation period can end
+    # after the last.
+    return format_time(datetime.fromtimestamp(min(max(t, FIRST_EPOCH), LAST_EPOCH), UTC))
 
 
 def _epoch(text: Any, param: str) -> float:

@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import MAXYEAR, UTC, datetime
 from typing import Any
 
 import orjson
@@ -45,6 +45,9 @@ _DURATION = re.compile(
     r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?)"
 )
 _SECONDS = {"weeks": 604800.0, "days": 86400.0, "hours": 3600.0, "minutes": 60.0, "seconds": 1.0}
+# The first and last UTC second a datetime holds (years 1 to 9999).
+FIRST_EPOCH = datetime.min.replace(tzinfo=UTC).timestamp()
+LAST_EPOCH = datetime.max.replace(tzinfo=UTC, microsecond=0).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +63,14 @@ class Duration:
         return self.months == 0 and self.seconds == 0
 
     def shift(self, t: float, k: int) -> float:
-        """``t`` moved forward by ``k`` times this duration (epoch seconds, UTC)."""
+        """``t`` moved forward by ``k`` times this duration (epoch seconds, UTC); infinity
+        past the year 9999, which no stored time reaches."""
         if self.months:
             d = datetime.fromtimestamp(t, UTC)
             year, month0 = divmod(d.month - 1 + k * self.months, 12)
             year += d.year
+            if year > MAXYEAR:
+                return math.inf
             day = min(d.day, calendar.monthrange(year, month0 + 1)[1])
             t = d.replace(year=year, month=month0 + 1, day=day).timestamp()
         return t + k * self.seconds

@@ -240,7 +240,14 @@ def flag_options(request: Request, allowed: frozenset[str] | None = None) -> set
     return opts
 
 
-def int_param(request: Request, name: str, default: int | None, *, minimum: int = 0) -> int | None:
+def int_param(
+    request: Request,
+    name: str,
+    default: int | None,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -250,4 +257,13 @@ def int_param(request: Request, name: str, default: int | None, *, minimum: int 
         raise BadRequestData(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise BadRequestData(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise BadRequestData(f"{name} must be at most {maximum}, got {value}")
     return value
+
+
+def offset_param(request: Request) -> int:
+    """``offset`` (clause 5.5.9): the stores take it as a 64-bit integer."""
+    offset = int_param(request, "offset", 0, maximum=2**63 - 1)
+    assert offset is not None
+    return offset

@@ -18,6 +18,7 @@ from smartseoul.hub.api.common import (
     flag_options,
     int_param,
     no_content,
+    offset_param,
     plain_json,
     read_call,
     respond,
@@ -349,7 +350,7 @@ async def _run_query(
     apply_paging(
         query,
         int_param(request, "limit", None),
-        int_param(request, "offset", 0),
+        offset_param(request),
         _bool(request.query_params.get, "count"),
         settings,
     )

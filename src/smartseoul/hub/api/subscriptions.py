@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartseoul.hub.api.common import Call, int_param, no_content, read_call, respond
+from smartseoul.hub.api.common import Call, int_param, no_content, offset_param, read_call, respond
 from smartseoul.hub.entities import is_uri, now_iso
 from smartseoul.hub.errors import (
     AlreadyExists,
@@ -68,7 +68,7 @@ async def query_subscriptions(request: Request) -> Response:
     call = await read_call(request)
     settings = request.app.state.settings
     limit = int_param(request, "limit", settings.default_limit)
-    offset = int_param(request, "offset", 0)
+    offset = offset_param(request)
     assert limit is not None and offset is not None
     if limit > settings.max_limit:
         raise TooManyResults(f"limit {limit} is over the maximum of {settings.max_limit}")

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartseoul.hub.api.common import Call, int_param, no_content, read_call, respond
+from smartseoul.hub.api.common import Call, int_param, no_content, offset_param, read_call, respond
 from smartseoul.hub.api.entities import (
     GEO_STRINGS,
     apply_paging,
@@ -147,7 +147,7 @@ async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Res
     count = params.get("count", "false")
     if count not in ("true", "false"):
         raise BadRequestData("count: must be true or false")
-    limit, offset = int_param(request, "limit", None), int_param(request, "offset", 0)
+    limit, offset = int_param(request, "limit", None), offset_param(request)
     apply_paging(query, limit, offset, count == "true", settings)
     result = await broker(request).query_temporal_entities(
         call.tenant, query, spec, attrs=projection.attrs, max_instances=_max_instances(request)

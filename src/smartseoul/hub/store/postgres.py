@@ -13,6 +13,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from smartseoul.hub.store.sql import SqlStore
+from smartseoul.hub.store.sqlcommon import check_params
 from smartseoul.hub.store.sqlfilter import NAME_IDS
 from smartseoul.hub.store.subscription_sql import SCHEMA_POSTGRES
 
@@ -106,6 +107,7 @@ class _Conn:
             await cur.executemany(_pg(sql), rows)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        check_params(params)
         cur = await self.conn.execute(_pg(sql), list(params))
         return await cur.fetchall()
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from smartseoul.hub.store.sql import GEO_SLOTS, SqlStore
+from smartseoul.hub.store.sqlcommon import check_params
 from smartseoul.hub.store.sqlfilter import NAME_IDS
 from smartseoul.hub.store.subscription_sql import SCHEMA_SQLITE
 
@@ -121,6 +122,7 @@ class _Conn:
 def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Rows of a read. SQLite parses about a hundred nested levels at most ("parser stack
     overflow"): a q or type selection nested that deep is TooComplexQuery (403), not a 500."""
+    check_params(params)
     try:
         return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
