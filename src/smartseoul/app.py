@@ -206,6 +206,53 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
+class LimitBody:
+    """A request body to the hub, a city service, the IoT agent or the CKAN action API
+    larger than ``limit`` bytes (``SMARTSEOUL_MAX_BODY_BYTES``) is answered 413 with a
+    ProblemDetails body, and is not read: each of them is read whole and parsed whole, so a
+    body of a few GB could take the process, and every request in it, down. A body without
+    Content-Length is counted as it arrives."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], limit: int):
+        self.app = app
+        self.prefixes = prefixes
+        self.below = tuple(p + "/" for p in prefixes)
+        self.limit = limit
+        self.problem = orjson.dumps(
+            {
+                "type": "about:blank",
+                "title": "Content Too Large",
+                "status": 413,
+                "detail": f"The request body is larger than {limit} bytes, the most this "
+                "server reads (SMARTSEOUL_MAX_BODY_BYTES)",
+            }
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path in self.prefixes or path.startswith(self.below)):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.limit:
+                    response = Response(self.problem, 413, media_type="application/json")
+                    await response(scope, receive, send)
+                    return
+                break
+        received = 0
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HttpStatusOnly(413, orjson.loads(self.problem))
+            return message
+
+        await self.app(scope, counted, send)
+
+
 async def sweep_expired(broker: Broker, every: float) -> None:
     """Remove expired entities and attributes every ``every`` seconds (clause 4.22)."""
     while True:
@@ -323,5 +370,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     install_hub_auth(app, settings, prefix=API_ROOT)  # SMARTSEOUL_AUTH=on only
     services = tuple(f"/{name}" for name in service_names())
     app.add_middleware(RefuseNul, prefixes=(API_ROOT, *services))
+    # The CKAN action API is public too; the Open Data Plaza's file uploads have their own
+    # limit (SMARTSEOUL_OPENDATA_MAX_UPLOAD_MB) and its admin routes check the key first.
+    app.add_middleware(
+        LimitBody,
+        prefixes=(API_ROOT, "/iot", "/api/3/action", *services),
+        limit=settings.max_body_bytes,
+    )
     app.add_middleware(Metrics, registry=registry)
     return app

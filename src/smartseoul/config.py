@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         1000, description="Largest `limit` a query may ask for (TooManyResults above)."
     )
     default_limit: int = Field(20, description="Page size when a query gives no `limit`.")
+    max_body_bytes: int = Field(
+        64 * 2**20,
+        ge=1,
+        description="Largest request body the hub, the city services, the IoT agent and the "
+        "CKAN action API read (413 above).",
+    )
     temporal_max_instances: int = Field(
         10000,
         ge=1,

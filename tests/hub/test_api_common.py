@@ -600,3 +600,48 @@ def test_long_text_values_are_stored_and_queried(hub):
     assert query(f'description>"{text[:700]}"') == ["0", "1"]
     assert query('description~="끝$"') == ["1"]
     assert query('description!="short"') == ["0", "1"]
+
+
+def test_bodies_over_the_configured_size_are_refused_unread(backend, tmp_path):
+    """SMARTSEOUL_MAX_BODY_BYTES: the hub, the city services and the IoT agent read each
+    body whole, so a body of some GB could take the process down. A larger one is 413 with
+    a ProblemDetails body, whether it says its length or comes in chunks, and nothing is
+    written; one at the limit is read as before."""
+    from conftest import free_port, make_store, running
+    from smartseoul.app import create_app
+    from smartseoul.config import Settings
+
+    store = make_store(backend, tmp_path)
+    port = free_port()
+    app = create_app(Settings(data_dir=tmp_path, port=port, max_body_bytes=2000), store=store)
+
+    def entity(size: int) -> bytes:
+        head = b'{"id":"' + B1.encode() + b'","type":"Building","name":"'
+        return head + b"x" * (size - len(head) - 2) + b'"}'
+
+    def chunks(body: bytes) -> Iterator[bytes]:
+        for start in range(0, len(body), 500):
+            yield body[start : start + 500]
+
+    with running(app, port) as base, httpx.Client(base_url=base, timeout=20) as http:
+        api = "/ngsi-ld/v1"
+        refused = [
+            http.post(f"{api}/entities", content=entity(2001), headers=JSON),
+            http.post(f"{api}/entityOperations/upsert", content=b"[" + entity(2000) + b"]"),
+            http.post("/safety/hotspots", content=b"{" + b" " * 3000 + b"}", headers=JSON),
+            http.post("/api/3/action/package_search", content=b"{" + b" " * 3000 + b"}"),
+            # No Content-Length: counted as it arrives.
+            http.post("/iot/k1/d1/attrs", content=chunks(b'{"t": "' + b"1" * 3000 + b'"}')),
+        ]
+        for response in refused:
+            assert response.status_code == 413, response.text
+            body = response.json()
+            assert body["status"] == 413 and body["title"] == "Content Too Large"
+            assert "2000 bytes" in body["detail"]
+        assert http.get(f"{api}/entities/{B1}").status_code == 404
+        created = http.post(f"{api}/entities", content=entity(2000), headers=JSON)
+        assert created.status_code == 201, created.text
+    if backend == "postgres":
+        import asyncio
+
+        asyncio.run(store.drop())
