@@ -753,3 +753,30 @@ def test_numbers_past_what_the_stores_take_are_refused(city):
     body = {"type": "Query", "entities": [{"type": "Building"}], "attrs": names[:1000] + ["name"]}
     found = city.http.post("/entityOperations/query", json=body).json()
     assert [e["name"]["value"] for e in found] == ["City Hall"]
+
+
+def test_a_pattern_that_backtracks_does_not_stall_the_hub(hub):
+    """On SQLite a ~= or idPattern runs in Python inside the store's database thread: with
+    re, (a+)+$ on this value would have run for days, and every request with it. Searches
+    are now bounded; PostgreSQL's own engine answers both patterns at once."""
+    value = "a" * 40 + "!"
+    create(hub, {"id": "urn:ngsi-ld:Thing:" + value, "type": "Thing", "name": value})
+    create(hub, {"id": "urn:ngsi-ld:Thing:2", "type": "Thing", "name": "aaaa"})
+    assert ids(query(hub, type="Thing", q="name~=(a+)+$")) == ["urn:ngsi-ld:Thing:2"]
+    assert ids(query(hub, type="Thing", idPattern="(a+)+$")) == []
+    slow = {"type": "Thing", "q": "name~=(a|aa)+$"}
+    response = hub.http.get("/entities", params=slow)
+    if hub.backend == "sqlite":
+        assert "takes more than" in problem(response, 403, "TooComplexQuery")["detail"]
+    else:
+        assert ids(response.json()) == ["urn:ngsi-ld:Thing:2"]
+    # The temporal API tests q in Python on both backends.
+    temporal = slow | {
+        "timerel": "after",
+        "timeAt": "2000-01-01T00:00:00Z",
+        "timeproperty": "modifiedAt",
+    }
+    response = hub.http.get("/temporal/entities", params=temporal)
+    assert "takes more than" in problem(response, 403, "TooComplexQuery")["detail"]
+    # The hub goes on answering.
+    assert len(query(hub, type="Thing")) == 2

@@ -291,3 +291,25 @@ def test_a_long_value_list_parses_in_linear_time():
     assert time.perf_counter() - start < 5
     assert len(tree.value) == 40_000 and tree.value[-1] == "v39999"
     assert len(tree.vocab) == 40_000 and tree.vocab[0] == E + "v0"
+
+
+def test_patterns_are_searched_with_a_time_bound():
+    """With re, (a+)+$ took 6 s on 26 characters and doubles with each one more; the
+    regex module answers it at once, and a search that still runs long stops at
+    PATTERN_SECONDS with TooComplexQuery."""
+    import time
+
+    from smartseoul.hub.query import PATTERN_SECONDS, compile_pattern
+
+    value = "a" * 40 + "!"
+    start = time.perf_counter()
+    assert compile_pattern("(a+)+$").search(value) is False
+    assert compile_pattern("^(a|a?)+$").search(value) is False
+    assert time.perf_counter() - start < 1
+    start = time.perf_counter()
+    with pytest.raises(TooComplexQuery, match="takes more than"):
+        compile_pattern("(a|aa)+$").search(value)
+    assert time.perf_counter() - start < PATTERN_SECONDS + 2
+    assert compile_pattern("(a|aa)+$").search("aaaa") is True
+    with pytest.raises(BadRequestData, match="invalid regular expression"):
+        compile_pattern("(a")

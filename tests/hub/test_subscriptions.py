@@ -281,3 +281,20 @@ def test_build_notification():
     assert note["type"] == "Notification" and note["id"].startswith("urn:ngsi-ld:Notification:")
     assert note["subscriptionId"] == "urn:ngsi-ld:Subscription:1"
     assert note["notifiedAt"] == NOW_TEXT and note["data"] == [{"id": "x"}]
+
+
+def test_a_pattern_that_runs_out_of_time_selects_nothing_and_stops_nothing(caplog):
+    """idPattern and q ~= are the subscriber's regular expressions: one that backtracks
+    for hours on an entity's id or value (ReDoS) would have stalled the notifier. Each
+    search is bounded (hub.query.Pattern); the entity is then not selected, with a warning,
+    and every other entity is matched as before."""
+    slow = "(a|aa)+$"
+    evil = "urn:ngsi-ld:WaterLevel:" + "a" * 40 + "!"
+    by_id = compiled(entities=[{"type": "WaterLevel", "idPattern": slow}])
+    by_value = compiled(q=f"name~={slow}")
+    with caplog.at_level("WARNING", logger="smartseoul.hub.subscription_match"):
+        assert not by_id.selects(entity(id=evil))
+        assert not by_value.selects(entity(name="a" * 40 + "!"))
+    assert sum("does not select" in r.message for r in caplog.records) == 2
+    assert by_id.selects(entity(id="urn:ngsi-ld:WaterLevel:aa"))
+    assert by_value.selects(entity(name="aaaa"))

@@ -52,8 +52,9 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+import regex
 
-from smartseoul.hub.errors import BadRequestData, NgsiError, OperationNotSupported
+from smartseoul.hub.errors import BadRequestData, NgsiError, OperationNotSupported, TooComplexQuery
 from smartseoul.hub.expressions import And, BooleanParser, Expand, Or
 
 # NGSI-LD members an attribute path may end in: never expanded (clause 4.9, example 8).
@@ -478,16 +479,43 @@ def temporal_key(kind: str, text: str) -> str | None:
     return text[:n] + (text[n + 1 :].replace("Z", "") + "000000")[:6]
 
 
+# How long one search of a user's pattern may take on one value.
+PATTERN_SECONDS = 0.1
+
+
+class Pattern:
+    """A user's regular expression (``~=``, ``idPattern``) whose every search is bounded in
+    time. A pattern such as ``(a+)+$`` backtracks for minutes on 30 characters; on SQLite a
+    query evaluates it in the store's one database thread, so one request could stall the
+    hub. The ``regex`` module takes the same syntax as ``re`` and stops a search at a
+    timeout: the query is then 403 TooComplexQuery."""
+
+    __slots__ = ("compiled", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.compiled = regex.compile(text, regex.DOTALL | regex.VERSION0)
+
+    def search(self, value: str) -> bool:
+        try:
+            return self.compiled.search(value, timeout=PATTERN_SECONDS) is not None
+        except TimeoutError:
+            raise TooComplexQuery(
+                f"The pattern {self.text!r} takes more than {PATTERN_SECONDS} s to search a "
+                f"value of {len(value)} characters"
+            ) from None
+
+
 @lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.DOTALL)
+def _compiled(pattern: str) -> Pattern:
+    return Pattern(pattern)
 
 
-def compile_pattern(pattern: str, *, what: str = "q") -> re.Pattern[str]:
+def compile_pattern(pattern: str, *, what: str = "q") -> Pattern:
     """The compiled pattern (cached); BadRequestData naming ``what`` if it is invalid."""
     try:
         return _compiled(pattern)
-    except re.error as exc:
+    except regex.error as exc:
         raise BadRequestData(f"{what}: invalid regular expression {pattern!r}: {exc}") from None
 
 

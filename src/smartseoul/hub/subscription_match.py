@@ -19,23 +19,26 @@ records them (``urn:ngsi-ld:null``); the Notification carries ``"temporal": true
 from __future__ import annotations
 
 import dataclasses
-import re
+import logging
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from smartseoul.hub.entities import NGSI_NULL, VALUE_KEY, parse_time
+from smartseoul.hub.errors import TooComplexQuery
 from smartseoul.hub.geo import GeoQuery, parse_geoquery
 from smartseoul.hub.jsonld import Context
 from smartseoul.hub.linked import Join, parse_join
-from smartseoul.hub.query import compile_pattern, matches_q, parse_q
+from smartseoul.hub.query import Pattern, compile_pattern, matches_q, parse_q
 from smartseoul.hub.render import RenderOptions, render_entity
 from smartseoul.hub.selection import matches_scope, matches_types, parse_scope_q, parse_type_expr
 from smartseoul.hub.store.base import HistoryRow, TemporalEntityRow
 from smartseoul.hub.subscriptions import DEFAULT_TRIGGERS
 from smartseoul.hub.temporal import NORMALIZED, SCOPE, TEMPORAL_VALUES, TemporalQuerySpec
 from smartseoul.hub.temporal_render import render_temporal_entity
+
+log = logging.getLogger(__name__)
 
 Entity = dict[str, Any]
 ATTRIBUTE_TRIGGERS = ("attributeCreated", "attributeUpdated", "attributeDeleted")
@@ -57,7 +60,7 @@ class Selector:
     types: Any  # a type selection tree of IRIs
     simple_type: str | None  # the one type IRI, when the selection is a single type
     entity_id: str | None
-    pattern: re.Pattern[str] | None
+    pattern: Pattern | None
 
     def matches(self, entity: Entity) -> bool:
         if self.entity_id is not None and entity["id"] != self.entity_id:
@@ -106,15 +109,27 @@ class CompiledSubscription:
         """Entity selectors, q, geoQ and scopeQ (clause 5.8.6) on one stored entity."""
         if not self.selects_entity(entity):
             return False
-        if self.q is not None and not matches_q(entity, self.q):
-            return False
+        try:
+            if self.q is not None and not matches_q(entity, self.q):
+                return False
+        except TooComplexQuery as exc:
+            return self._gave_up(entity, exc)
         return self.geo is None or self.geo.matches(entity)
 
     def selects_entity(self, entity: Entity) -> bool:
         """Entity selectors and scopeQ only: what needs no attribute."""
-        if self.selectors and not any(s.matches(entity) for s in self.selectors):
-            return False
+        try:
+            if self.selectors and not any(s.matches(entity) for s in self.selectors):
+                return False
+        except TooComplexQuery as exc:
+            return self._gave_up(entity, exc)
         return self.scope is None or matches_scope(entity.get("scope", ()), self.scope)
+
+    def _gave_up(self, entity: Entity, exc: TooComplexQuery) -> bool:
+        """A pattern (idPattern, q ~=) that ran out of time on this entity does not select
+        it; the notifier goes on with the other subscriptions and changes."""
+        log.warning("subscription %s does not select %s: %s", self.id, entity["id"], exc.detail)
+        return False
 
 
 def compile_subscription(

@@ -41,9 +41,11 @@ PostgreSQL compares text under ``COLLATE "C"`` (code point order, as Python does
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from smartseoul.hub.errors import NgsiError
 from smartseoul.hub.expressions import And, Or
 from smartseoul.hub.query import (
     ORDERING,
@@ -173,7 +175,22 @@ def register_sqlite_functions(conn: sqlite3.Connection) -> None:
 def _regexp(pattern: str, value: Any) -> bool | None:
     if value is None or pattern is None:
         return None
-    return compile_pattern(pattern).search(str(value)) is not None
+    try:
+        return compile_pattern(pattern).search(str(value))
+    except NgsiError as exc:  # SQLite reports only "user-defined function raised exception"
+        _function_errors.last = exc
+        raise
+
+
+_function_errors = threading.local()
+
+
+def function_error() -> NgsiError | None:
+    """The error the REGEXP function raised last on this thread (then forgotten), if any:
+    e.g. TooComplexQuery for a pattern that ran out of time (``hub.query.Pattern``)."""
+    exc: NgsiError | None = getattr(_function_errors, "last", None)
+    _function_errors.last = None
+    return exc
 
 
 def build_where(

@@ -26,7 +26,7 @@ from typing import Any
 
 from smartseoul.hub.store.sql import GEO_SLOTS, SqlStore
 from smartseoul.hub.store.sqlcommon import check_params
-from smartseoul.hub.store.sqlfilter import NAME_IDS
+from smartseoul.hub.store.sqlfilter import NAME_IDS, function_error
 from smartseoul.hub.store.subscription_sql import SCHEMA_SQLITE
 
 log = logging.getLogger("smartseoul.store")
@@ -126,6 +126,9 @@ def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[t
     try:
         return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
+        failed = function_error()
+        if failed is not None:
+            raise failed from None
         if "parser stack overflow" not in str(exc):
             raise
     from smartseoul.hub.errors import TooComplexQuery
