@@ -100,6 +100,9 @@ def test_parse_expands_names_and_fills_defaults():
         ({"geoQ": {"georel": "near;maxDistance==10", "geometry": "Point"}}, "coordinates"),
         ({"notification": {"endpoint": {"uri": "ftp://x/y"}}}, "scheme"),
         ({"notification": {"endpoint": {"uri": "mqtt://127.0.0.1"}}}, "topic"),
+        # urlsplit's ValueError used to escape as a 500.
+        ({"notification": {"endpoint": {"uri": "http://[::1/x"}}}, "endpoint.uri: Invalid IPv6"),
+        ({"notification": {"endpoint": {"uri": "http://127.0.0.1:99999/x"}}}, "endpoint.uri: Port"),
         ({"notification": {"endpoint": {"uri": "http://x/", "accept": "text/csv"}}}, "accept"),
         (
             {

@@ -344,7 +344,11 @@ def _endpoint(value: Any) -> dict[str, Any]:
     if not isinstance(uri, str) or not is_uri(uri):
         raise BadRequestData("notification.endpoint.uri must be a URI")
     check_name_length(uri, "notification.endpoint.uri")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:  # also "Invalid IPv6 URL": it used to be a 500
+        raise BadRequestData(f"notification.endpoint.uri: {exc}") from None
     if parts.scheme not in SCHEMES:
         raise BadRequestData(f"notification.endpoint.uri: scheme must be one of {sorted(SCHEMES)}")
     if not parts.hostname:
