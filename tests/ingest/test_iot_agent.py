@@ -118,6 +118,13 @@ def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
             assert created.status_code == 201, created.text
             bad_spec = await http.post("/iot/devices", json={"id": "x", "apikey": "k"})
             assert bad_spec.status_code == 400 and "measures" in bad_spec.json()["detail"]
+            # An attribute name the hub would refuse on every reading is refused up front.
+            for attr, why in (("bad name", "Invalid attribute name"), ("a" * 1000, "longer")):
+                odd = {**spec, "id": "probe-2", "measures": {"t": attr}}
+                refused = await http.post("/iot/devices", json=odd)
+                assert refused.status_code == 400, refused.text
+                assert "measures.t.attr" in refused.json()["detail"]
+                assert why in refused.json()["detail"]
 
             text = await http.post(
                 "/iot/k1/probe-1/attrs", content=b"t|21.5|h|oops|p|3|zz|1",

@@ -20,7 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from smartseoul.hub.client import HubClient, HubError
-from smartseoul.hub.errors import NgsiError
+from smartseoul.hub.entities import check_name
+from smartseoul.hub.errors import BadRequestData, NgsiError
+from smartseoul.hub.jsonld import DEFAULT_VOCAB
+from smartseoul.hub.limits import check_name_length
 
 __all__ = [
     "DEVICE_PREFIX",
@@ -160,6 +163,12 @@ class Device:
                 raise DeviceSpecError(
                     f"measures.{short}.target", f"no target role {measure.target!r}"
                 )
+            # A name the hub refuses would fail every reading of the measure (write_failed).
+            try:
+                check_name(measure.attr)
+                check_name_length(DEFAULT_VOCAB + measure.attr, "The attribute name")
+            except BadRequestData as exc:
+                raise DeviceSpecError(f"measures.{short}.attr", exc.detail) from None
         if self.interval <= 0 or self.silence_after < 1:
             raise DeviceSpecError("interval", "interval > 0 and silenceAfter >= 1 required")
 
