@@ -84,6 +84,7 @@ NAME_IDS = {TYPE_ROW: 1, SCOPE_ROW: 2}
 # With a tenant of at most 256 bytes and a name id, an entry stays inside PostgreSQL's 2,704.
 INDEXED_TEXT_BYTES = 2000
 EXACT_TEXT_BYTES = INDEXED_TEXT_BYTES - 4  # a cut prefix is longer (a character is 1-4 bytes)
+SHORT_TEXT = INDEXED_TEXT_BYTES // 4  # characters that fit whatever they are: not encoded
 DIALECTS = ("sqlite", "postgres")
 
 
@@ -124,7 +125,7 @@ def attribute_rows(
         elif kind == "Relationship":
             target = inst.get("object")
             if isinstance(target, str):
-                return [(name, None, target if len(target) <= 500 else indexed_text(target))]
+                return [(name, None, target if len(target) <= SHORT_TEXT else indexed_text(target))]
         elif kind == "GeoProperty":
             geometry = inst.get("value")
             if isinstance(geometry, dict) and "object" not in geometry and "@value" not in geometry:
@@ -141,7 +142,7 @@ def _cell(scalar: Any) -> tuple[float | None, str | None] | None:
     if isinstance(scalar, int | float):
         return float(scalar), None
     if isinstance(scalar, str):
-        return None, scalar if len(scalar) <= 500 else indexed_text(scalar)
+        return None, scalar if len(scalar) <= SHORT_TEXT else indexed_text(scalar)
     return None
 
 
