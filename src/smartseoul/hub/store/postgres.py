@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -112,6 +114,14 @@ class _Conn:
         return await cur.fetchall()
 
 
+log = logging.getLogger("smartseoul.store")
+
+# Planner statistics are refreshed once this process has added this many entity and history
+# rows, then each time it has doubled what it had added at the last refresh.
+ANALYZE_AFTER_ROWS = 5000
+ANALYZED_TABLES = "entities, attr_index, geo_index, history, temporal_entities"
+
+
 class PostgresStore(SqlStore):
     dialect = "postgres"
     lock_clause = " FOR UPDATE"
@@ -122,6 +132,35 @@ class PostgresStore(SqlStore):
         self.pool_size = pool_size
         self.name_ids = dict(NAME_IDS)
         self.pool: AsyncConnectionPool | None = None
+        self._added, self._next_analysis = 0, ANALYZE_AFTER_ROWS
+        self._analysis: asyncio.Task[None] | None = None
+
+    async def committed(self, grown: int) -> None:
+        """Refresh the planner's statistics after a bulk load, without waiting for
+        autovacuum (a minute at best, never where it is off). Planned on the statistics of
+        an empty table, a q query right after 20,000 entities were loaded joined every index
+        row with every other (99,990,000 rows removed by the join filter): 74 s to read
+        10,000 matching entities, 0.19 s after ANALYZE. ANALYZE samples a bounded number of
+        rows and blocks no reader or writer; it runs beside the writes, one at a time."""
+        self._added += grown
+        if self._added < self._next_analysis or self._analysis is not None:
+            return
+        self._next_analysis = 2 * self._added
+        self._analysis = asyncio.create_task(self._analyze())
+
+    async def _analyze(self) -> None:
+        try:
+            async with self.write() as conn:  # committed: statistics are transactional
+                await conn.execute(f"ANALYZE {ANALYZED_TABLES}")
+        except Exception:  # statistics are an optimisation: the writes have committed
+            log.warning("ANALYZE after a bulk load failed", exc_info=True)
+        finally:
+            self._analysis = None
+
+    async def settled(self) -> None:
+        """Wait for a statistics refresh under way, if any (close, tests)."""
+        if self._analysis is not None:
+            await asyncio.shield(self._analysis)
 
     async def _configure(self, conn: AsyncConnection[Any]) -> None:
         # jsonb columns decode with orjson rather than the standard library's json.
@@ -152,6 +191,7 @@ class PostgresStore(SqlStore):
         return f"{self.url}#{self.schema or ''}"
 
     async def close(self) -> None:
+        await self.settled()
         if self.pool is not None:
             await self.pool.close()
             self.pool = None

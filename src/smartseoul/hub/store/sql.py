@@ -116,6 +116,7 @@ class SqlTx:
         # attr_names ids read or given in this transaction: the store's cache takes them
         # once the transaction has committed (an id from a rolled-back insert is no id).
         self.new_names: dict[str, int] = {}
+        self.grown = 0  # entity and history rows it adds (see SqlStore.committed)
 
     async def name_ids(self, names: Iterable[str]) -> Callable[[str], int]:
         """The attr_names id of each name, giving ids to new names; a lookup function."""
@@ -172,6 +173,7 @@ class SqlTx:
         ]
         pks = await self.store.insert_entity_rows(self.conn, rows)
         await self._write_indexes(list(zip(pks, entities, strict=True)))
+        self.grown += len(entities)
 
     async def replace_entities(self, entities: Sequence[Entity]) -> None:
         if not entities:
@@ -330,6 +332,7 @@ class SqlTx:
             await self.store.delete_geo_rows(self.conn, part)
 
     async def append_history(self, rows: Sequence[HistoryRow]) -> None:
+        self.grown += len(rows)
         if rows:
             await self.conn.executemany(
                 "INSERT INTO history (tenant, entity_id, attr, instance_id, dataset_id, "
@@ -489,6 +492,10 @@ class SqlStore(SubscriptionStoreMixin, ABC):
             yield tx
         # Committed: the names it gave ids to are in attr_names for every later transaction.
         self.name_ids.update(tx.new_names)
+        await self.committed(tx.grown)
+
+    async def committed(self, grown: int) -> None:
+        """After a write transaction that added ``grown`` entity and history rows."""
 
     # -- entities --------------------------------------------------------------
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
