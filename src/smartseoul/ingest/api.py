@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from smartseoul.hub.limits import check_tenant
+from smartseoul.hub.api.common import tenant_of
 from smartseoul.ingest.devices import Device, DeviceSpecError, device_entity, device_from_spec
 from smartseoul.ingest.iot_agent import IotAgent, Receipt
 
@@ -34,10 +34,6 @@ def _problem(status: int, title: str, detail: str) -> Response:
 def _agent(request: Request) -> IotAgent:
     agent: IotAgent = request.app.state.iot_agent
     return agent
-
-
-def _tenant(request: Request) -> str:
-    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 def _receipt_response(receipt: Receipt) -> Response:
@@ -81,7 +77,7 @@ async def provision_devices(request: Request) -> Response:
         return _problem(400, "Invalid JSON", str(err))
     specs = spec.get("devices", spec) if isinstance(spec, dict) else spec
     specs = specs if isinstance(specs, list) else [specs]
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     try:
         devices = [device_from_spec(s, tenant=tenant) for s in specs]
         await _agent(request).provision(devices)
@@ -102,7 +98,7 @@ def _view(device: Device) -> dict[str, Any]:
 
 async def list_devices(request: Request) -> Response:
     """The devices this agent knows in the request's tenant."""
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     return _json([_view(d) for d in _agent(request).registry if d.tenant == tenant])
 
 
@@ -110,7 +106,7 @@ async def get_device(request: Request) -> Response:
     """One device as this agent knows it (apikey omitted)."""
     device_id = request.path_params["device_id"]
     device = await _agent(request).registry.lookup(device_id.removeprefix("urn:ngsi-ld:Device:"))
-    if device is None or device.tenant != _tenant(request):
+    if device is None or device.tenant != tenant_of(request):
         return _problem(404, "Not found", f"no device {device_id!r}")
     return _json(_view(device))
 

@@ -78,7 +78,7 @@ def choose_accept(header: str | None, *, geo: bool = False) -> str:
 async def read_call(request: Request, *, geo: bool = False, body: bool | None = None) -> Call:
     """Resolve everything a route needs from the request, or raise the spec's error."""
     headers = request.headers
-    tenant = check_tenant(headers.get("ngsild-tenant", ""))
+    tenant = tenant_of(request)
     method = request.method
     accept = choose_accept(headers.get("accept"), geo=geo)
     link = headers.get("link")
@@ -116,6 +116,12 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
     context = await request.app.state.resolver.resolve(source)
     geo_link = accept == GEO_JSON and "body=json" in headers.get("prefer", "")
     return Call(tenant, context, accept, payload, source, geo_link)
+
+
+def tenant_of(request: Request) -> str:
+    """The ``NGSILD-Tenant`` of a request to the hub, a city service or the IoT agent
+    (``''``: the default tenant); BadRequestData for one the stores cannot index."""
+    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 NUL_DETAIL = "The request holds a NUL character (U+0000), which the hub does not store"

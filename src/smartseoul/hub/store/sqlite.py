@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from smartseoul.hub.errors import TooComplexQuery
 from smartseoul.hub.store.sql import GEO_SLOTS, SqlStore
 from smartseoul.hub.store.sqlcommon import check_params
 from smartseoul.hub.store.sqlfilter import NAME_IDS, function_error
@@ -131,8 +132,6 @@ def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[t
             raise failed from None
         if "parser stack overflow" not in str(exc):
             raise
-    from smartseoul.hub.errors import TooComplexQuery
-
     raise TooComplexQuery(
         "The filter nests too deeply for the SQLite store: use fewer nested groups or "
         "linked-entity hops"

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartseoul.hub.api.common import tenant_of
 from smartseoul.hub.client import local_client
 from smartseoul.hub.errors import InvalidRequest
-from smartseoul.hub.limits import check_tenant
 from smartseoul.services.cyber.incidents import STATUSES, WorkflowError
 from smartseoul.services.cyber.parsers import FORMATS
 from smartseoul.services.cyber.service import (
@@ -36,10 +36,6 @@ _RESERVED = {"start", "end", "q", "limit", "offset"}
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def _tenant(request: Request) -> str:
-    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 def _pipeline(request: Request) -> CyberPipeline:
@@ -89,7 +85,7 @@ async def ingest(request: Request) -> Response:
 async def alerts(request: Request) -> Response:
     """Security alerts in the hub, newest first."""
     limit = _int(request, "limit", 1000, 10000)
-    return _json(await list_alerts(local_client(request.app), tenant=_tenant(request), limit=limit))
+    return _json(await list_alerts(local_client(request.app), tenant=tenant_of(request), limit=limit))
 
 
 async def incidents(request: Request) -> Response:
@@ -98,13 +94,13 @@ async def incidents(request: Request) -> Response:
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status {status!r}; valid: {', '.join(STATUSES)}")
     return _json(await list_incidents(local_client(request.app), status=status,
-                                      tenant=_tenant(request)))  # fmt: skip
+                                      tenant=tenant_of(request)))  # fmt: skip
 
 
 async def incident(request: Request) -> Response:
     """One incident."""
     return _json(await get_incident(local_client(request.app), request.path_params["id"],
-                                    tenant=_tenant(request)))  # fmt: skip
+                                    tenant=tenant_of(request)))  # fmt: skip
 
 
 async def change_incident(request: Request) -> Response:
@@ -119,7 +115,7 @@ async def change_incident(request: Request) -> Response:
         updated = await update_incident(
             local_client(request.app), request.path_params["id"], status=body.get("status"),
             note=str(body.get("note", "")), author=str(body.get("author", "")),
-            tenant=_tenant(request),
+            tenant=tenant_of(request),
         )  # fmt: skip
     except WorkflowError as err:
         raise InvalidRequest(str(err)) from None
@@ -128,7 +124,7 @@ async def change_incident(request: Request) -> Response:
 
 async def risk(request: Request) -> Response:
     """Assets by predicted risk of being breached next, with their top factors."""
-    return _json(await list_risk(local_client(request.app), tenant=_tenant(request)))
+    return _json(await list_risk(local_client(request.app), tenant=tenant_of(request)))
 
 
 routes = [

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartseoul.hub.api.common import tenant_of
 from smartseoul.hub.client import local_client
 from smartseoul.hub.errors import BadRequestData, InvalidRequest, ResourceNotFound
-from smartseoul.hub.limits import check_tenant
 from smartseoul.services.flood.service import current_forecasts, current_warnings
 
 __all__ = ["routes"]
@@ -26,20 +26,16 @@ def _client(request: Request) -> Any:
     return getattr(request.app.state, "flood_client", None) or local_client(request.app)
 
 
-def _tenant(request: Request) -> str:
-    return check_tenant(request.headers.get("ngsild-tenant", ""))
-
-
 async def forecasts(request: Request) -> Response:
     """The current water-level forecast of every gauge (10 to 180 minutes ahead)."""
-    return _json(await current_forecasts(_client(request), tenant=_tenant(request)))
+    return _json(await current_forecasts(_client(request), tenant=tenant_of(request)))
 
 
 async def gauge(request: Request) -> Response:
     """The current forecast and warning of one gauge, by HRFCO code."""
     code = request.path_params["code"]
     client = _client(request)
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     found = [f for f in await current_forecasts(client, tenant=tenant) if f.get("code") == code]
     if not found:
         raise ResourceNotFound(f"No forecast for gauge {code}", instance=code)
@@ -49,7 +45,7 @@ async def gauge(request: Request) -> Response:
 
 async def warnings(request: Request) -> Response:
     """Flood and inundation alerts in force."""
-    return _json(await current_warnings(_client(request), tenant=_tenant(request)))
+    return _json(await current_warnings(_client(request), tenant=tenant_of(request)))
 
 
 async def notify(request: Request) -> Response:

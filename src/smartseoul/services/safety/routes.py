@@ -11,9 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartseoul.datasets import DatasetError
+from smartseoul.hub.api.common import tenant_of
 from smartseoul.hub.client import local_client
 from smartseoul.hub.errors import BadRequestData, InvalidRequest
-from smartseoul.hub.limits import check_tenant
 from smartseoul.services.safety.errors import SafetyInputError
 
 __all__ = ["routes"]
@@ -31,10 +31,6 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequestData("the body must be a JSON object")
     return body
-
-
-def _tenant(request: Request) -> str:
-    return check_tenant(request.headers.get("ngsild-tenant", ""))
 
 
 # Members of the request bodies, checked before any work so that a wrong type or an absurd
@@ -140,7 +136,7 @@ async def site(request: Request) -> Response:
         try:
             answer["plan"] = await write_plan(local_client(request.app), result, problem,
                                               inputs.candidates, name=name,
-                                              facilities=facilities, tenant=_tenant(request))  # fmt: skip
+                                              facilities=facilities, tenant=tenant_of(request))  # fmt: skip
         except SafetyInputError as err:
             raise BadRequestData(str(err)) from None
     return _json(answer, 201 if body.get("write") else 200)
@@ -151,7 +147,7 @@ async def plan(request: Request) -> Response:
     from smartseoul.services.safety.service import read_plan
 
     found = await read_plan(local_client(request.app), request.path_params["plan_id"],
-                            tenant=_tenant(request))  # fmt: skip
+                            tenant=tenant_of(request))  # fmt: skip
     return _json(found, media_type="application/geo+json")
 
 
@@ -179,14 +175,14 @@ async def hotspots(request: Request) -> Response:
         if shapes:
             areas = areas_from_features(shapes.get("features", []), source="areas")
         else:
-            areas = await areas_from_hub(client, tenant=_tenant(request))
+            areas = await areas_from_hub(client, tenant=tenant_of(request))
     except SafetyInputError as err:
         raise BadRequestData(str(err)) from None
     found = await _guard(lambda: area_hotspots(
         areas, counts, population=population, statistic=statistic,
         permutations=permutations, alpha=alpha, seed=seed))  # fmt: skip
     if body.get("write"):
-        await write_hotspots(client, found, tenant=_tenant(request))
+        await write_hotspots(client, found, tenant=tenant_of(request))
     collection = hotspot_geojson(found.areas, found.gi, found.counts, rates=found.rates,
                                  population=found.population)  # fmt: skip
     return _json(collection, media_type="application/geo+json")
