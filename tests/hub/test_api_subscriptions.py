@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import MQTT_HOST, Hub, free_port, service_missing
+from conftest import MQTT_HOST, Hub, free_port, problem, service_missing
 
 LD = "application/ld+json"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
@@ -166,6 +166,24 @@ def test_subscription_crud(hub: Hub):
 def test_invalid_subscription_is_bad_request(hub: Hub, body: dict[str, Any]):
     r = hub.http.post("/subscriptions", json=body)
     assert r.status_code == 400 and r.json()["type"].endswith("BadRequestData"), r.text
+
+
+def test_undeliverable_endpoint_is_refused_on_create_and_patch(hub: Hub):
+    # A receiverInfo value with CR LF was stored and every notification failed in httpx.
+    bad = {"uri": "http://127.0.0.1:1/x", "receiverInfo": [{"key": "X-A", "value": "1\r\nX-B: 2"}]}
+    sub = {"type": "Subscription", "entities": [{"type": "T"}], "notification": {"endpoint": bad}}
+    body = problem(hub.http.post("/subscriptions", json=sub), 400, "BadRequestData")
+    assert "value of X-A" in body["detail"]
+    assert hub.http.get("/subscriptions").json() == []
+    sub["notification"]["endpoint"] = {"uri": "http://127.0.0.1:1/x"}
+    r = hub.http.post("/subscriptions", json=sub)
+    assert r.status_code == 201, r.text
+    sub_id = r.headers["location"].rsplit("/", 1)[-1]
+    for endpoint in (bad, {"uri": f"mqtt://{MQTT_HOST}:1883/city/+"}):
+        patch = {"notification": {"endpoint": endpoint}}
+        problem(hub.http.patch(f"/subscriptions/{sub_id}", json=patch), 400, "BadRequestData")
+    kept = hub.http.get(f"/subscriptions/{sub_id}").json()["notification"]["endpoint"]
+    assert kept == {"uri": "http://127.0.0.1:1/x", "accept": "application/json"}
 
 
 def test_patch_unknown_and_bad_id(hub: Hub):

@@ -120,11 +120,68 @@ def test_parse_expands_names_and_fills_defaults():
         ),  # fmt: skip
         ({"id": "not a uri"}, "id"),
         ({"colour": "red"}, "colour"),
+        # Endpoints a notification could never be sent to were accepted, and every
+        # notification then failed: receiverInfo that is no HTTP header, MQTT wildcards in
+        # the topic (paho refuses to publish), an MQTT version clause 7.2 does not know.
+        *[
+            (
+                {"notification": {"endpoint": {"uri": "http://x/", "receiverInfo": [kv]}}},
+                match,
+            )
+            for kv, match in [
+                ({"key": "X City", "value": "Seoul"}, "'X City' is not a header name"),
+                ({"key": "", "value": "Seoul"}, "'' is not a header name"),
+                ({"key": "X-City", "value": "Seoul\r\nX-Injected: 1"}, "value of X-City"),
+                ({"key": "X-City", "value": "서울"}, "value of X-City"),
+                ({"key": "X-City", "value": " Seoul"}, "value of X-City"),
+                ({"key": "Content-Length", "value": "5"}, "Content-Length is set by the broker"),
+                ({"key": "transfer-encoding", "value": "chunked"}, "set by the broker"),
+            ]
+        ],
+        ({"notification": {"endpoint": {"uri": "mqtt://127.0.0.1/city/+/x"}}}, "topic cannot"),
+        ({"notification": {"endpoint": {"uri": "mqtt://127.0.0.1/city/%23"}}}, "topic cannot"),
+        (
+            {
+                "notification": {
+                    "endpoint": {
+                        "uri": "mqtt://127.0.0.1/a",
+                        "notifierInfo": [{"key": "MQTT-Version", "value": "mqtt9"}],
+                    }
+                }
+            },
+            "MQTT-Version must be one of mqtt3.1.1, mqtt5.0",
+        ),
+        # csf and temporalQ were kept unchecked (clauses 4.9, 5.2.21).
+        ({"csf": "level>>"}, "q"),
+        ({"csf": 5}, "csf must be a non-empty string"),
+        ({"temporalQ": "x"}, "temporalQ must be a TemporalQuery"),
+        ({"temporalQ": {"timerel": "x", "timeAt": "2026-01-01T00:00:00Z"}}, "temporalQ.timerel"),
+        ({"temporalQ": {"timerel": "before", "timeAt": "x"}}, "temporalQ.timeAt"),
+        ({"temporalQ": {"timerel": "before"}}, "temporalQ.timeAt: required"),
+        ({"temporalQ": {"lastN": 0}}, "temporalQ.lastN"),
+        ({"temporalQ": {"timeAt": 5}}, "temporalQ.timeAt must be a string"),
+        ({"temporalQ": {"when": "now"}}, "unknown members"),
     ],
 )
 def test_invalid_subscriptions_name_the_member(members, field):
     with pytest.raises(BadRequestData, match=field):
         parse(**members)
+
+
+def test_valid_endpoint_extras_and_queries_are_kept():
+    endpoint = {"uri": "http://x/", "receiverInfo": [
+        {"key": "Authorization", "value": "Bearer a.b-c"}, {"key": "X-Tags", "value": "a\tb c"},
+        {"key": "X-Empty", "value": ""}]}  # fmt: skip
+    sub = parse(notification={"endpoint": endpoint}, csf="level>3",
+                temporalQ={"timerel": "between", "timeAt": "2026-01-01T00:00:00Z",
+                           "endTimeAt": "2026-02-01T00:00:00Z", "lastN": 5})  # fmt: skip
+    assert sub["notification"]["endpoint"]["receiverInfo"] == endpoint["receiverInfo"]
+    assert sub["csf"] == "level>3" and sub["temporalQ"]["lastN"] == 5
+    mqtt = {"uri": "mqtt://127.0.0.1/a", "receiverInfo": [{"key": "x y", "value": "서울"}],
+            "notifierInfo": [{"key": "MQTT-Version", "value": "mqtt3.1.1"}]}  # fmt: skip
+    # MQTT receiverInfo travels in the JSON metadata, so any strings will do (clause 7.2).
+    assert parse(notification={"endpoint": mqtt})["notification"]["endpoint"] == {
+        **mqtt, "accept": "application/json"}  # fmt: skip
 
 
 def test_entities_or_watched_attributes_required():

@@ -31,11 +31,12 @@ worker never rewrites the subscription document.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from smartseoul.hub.entities import check_name, is_uri, parse_time
 from smartseoul.hub.errors import BadRequestData
@@ -46,6 +47,7 @@ from smartseoul.hub.limits import check_name_length
 from smartseoul.hub.linked import parse_join
 from smartseoul.hub.query import compile_pattern, parse_q
 from smartseoul.hub.selection import parse_scope_q, parse_type_expr
+from smartseoul.hub.temporal import parse_temporal_query
 
 Expand = Callable[[str], str]
 Compact = Callable[[str], str]
@@ -69,6 +71,19 @@ FORMATS = {
 }
 ACCEPTS = frozenset({"application/json", "application/ld+json", "application/geo+json"})
 SCHEMES = frozenset({"http", "https", "mqtt", "mqtts"})
+MQTT_VERSIONS = ("mqtt3.1.1", "mqtt5.0")  # clause 7.2 table 7.2-1
+# receiverInfo of an http(s) endpoint becomes request headers: a name must be a token and a
+# value visible ASCII with inner spaces or tabs (RFC 9110 clauses 5.1 and 5.5), or the
+# notification could never be sent. Headers that frame the request or the connection are
+# the broker's (RFC 9110 clause 7.6.1 and 8.6, RFC 9112 clause 6.1).
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
+BROKER_HEADERS = frozenset(
+    {"connection", "content-length", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"}
+)
+TEMPORAL_Q_MEMBERS = frozenset(
+    {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods", "aggrPeriodDuration"}
+)
 # Members a client may give (clause 5.2.12); read-only ones are ignored, others rejected.
 INPUT_MEMBERS = frozenset(
     {
@@ -229,9 +244,41 @@ def _members(body: dict[str, Any], expand: Expand, *, now: float) -> dict[str, A
             if not all(i == "@none" or is_uri(i) for i in ids):
                 raise BadRequestData("datasetId entries must be URIs or @none")
             out[member] = ids
-        else:  # csf, temporalQ, expandValues, jsonKeys, ngsildConformance: kept, not used
+        elif member == "csf":  # checked, kept, not used: no context source registrations
+            if not isinstance(value, str) or not value:
+                raise BadRequestData("csf must be a non-empty string")
+            parse_q(value, expand)
+            out[member] = value
+        elif member == "temporalQ":  # checked, kept, not used (as csf)
+            out[member] = _temporal_q(value)
+        else:  # expandValues, jsonKeys, ngsildConformance: kept, not used
             out[member] = value
     return out
+
+
+def _temporal_q(value: Any) -> dict[str, Any]:
+    """Clause 5.2.21 TemporalQuery, checked as the temporal API checks its parameters."""
+    if not isinstance(value, dict):
+        raise BadRequestData("temporalQ must be a TemporalQuery object (clause 5.2.21)")
+    unknown = sorted(set(value) - TEMPORAL_Q_MEMBERS)
+    if unknown:
+        raise BadRequestData(f"temporalQ: unknown members {unknown} (clause 5.2.21)")
+    for name, item in value.items():
+        if name == "lastN":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                raise BadRequestData("temporalQ.lastN must be an integer greater than 0")
+        elif not isinstance(item, str):
+            raise BadRequestData(f"temporalQ.{name} must be a string")
+    params = {k: str(v) for k, v in value.items() if k not in ("aggrMethods", "aggrPeriodDuration")}
+    if "aggrMethods" in value:
+        params.update(options="aggregatedValues", aggrMethods=value["aggrMethods"])
+        if "aggrPeriodDuration" in value:
+            params["aggrPeriodDuration"] = value["aggrPeriodDuration"]
+    try:
+        parse_temporal_query(params)
+    except BadRequestData as err:
+        raise BadRequestData(f"temporalQ.{err.detail}") from None
+    return value
 
 
 def _nonempty_list(member: str, value: Any) -> list[Any]:
@@ -353,14 +400,24 @@ def _endpoint(value: Any) -> dict[str, Any]:
         raise BadRequestData(f"notification.endpoint.uri: scheme must be one of {sorted(SCHEMES)}")
     if not parts.hostname:
         raise BadRequestData("notification.endpoint.uri needs a host")
-    if parts.scheme.startswith("mqtt") and parts.path.strip("/") == "":
-        raise BadRequestData("an MQTT endpoint uri needs a topic (clause 7.2)")
+    mqtt = parts.scheme.startswith("mqtt")
+    if mqtt:
+        topic = unquote(parts.path.lstrip("/"))
+        if topic.strip("/") == "":
+            raise BadRequestData("an MQTT endpoint uri needs a topic (clause 7.2)")
+        if any(c in topic for c in "+#\x00"):  # MQTT 3.1.1 and 5.0 clause 4.7: not in a topic
+            raise BadRequestData(  # that is published to
+                "notification.endpoint.uri: an MQTT topic cannot hold +, # or NUL"
+            )
     out: dict[str, Any] = {"uri": uri, "accept": value.get("accept", "application/json")}
     if out["accept"] not in ACCEPTS:
         raise BadRequestData(f"notification.endpoint.accept must be one of {sorted(ACCEPTS)}")
     for member in ("receiverInfo", "notifierInfo"):
         if member in value:
             out[member] = _key_values(value[member], member)
+    if not mqtt:
+        for kv in out.get("receiverInfo", ()):
+            _check_header(kv["key"], kv["value"])
     for member in ("timeout", "cooldown"):
         if member in value:
             item = value[member]
@@ -370,7 +427,29 @@ def _endpoint(value: Any) -> dict[str, Any]:
     qos = dict((kv["key"], kv["value"]) for kv in out.get("notifierInfo", ())).get("MQTT-QoS")
     if qos is not None and str(qos) not in ("0", "1", "2"):
         raise BadRequestData("notifierInfo MQTT-QoS must be 0, 1 or 2 (clause 7.2)")
+    version = dict((kv["key"], kv["value"]) for kv in out.get("notifierInfo", ())).get(
+        "MQTT-Version"
+    )
+    if version is not None and version not in MQTT_VERSIONS:
+        raise BadRequestData(
+            f"notifierInfo MQTT-Version must be one of {', '.join(MQTT_VERSIONS)} (clause 7.2)"
+        )
     return out
+
+
+def _check_header(name: str, value: str) -> None:
+    """A receiverInfo pair that an http(s) notification can carry as a header."""
+    if not HEADER_NAME.fullmatch(name):
+        raise BadRequestData(f"notification.endpoint.receiverInfo: {name!r} is not a header name")
+    if name.lower() in BROKER_HEADERS:
+        raise BadRequestData(
+            f"notification.endpoint.receiverInfo: {name} is set by the broker, not the receiver"
+        )
+    if not HEADER_VALUE.fullmatch(value):
+        raise BadRequestData(
+            f"notification.endpoint.receiverInfo: the value of {name} must be visible ASCII "
+            "characters, with spaces or tabs only between them"
+        )
 
 
 def _key_values(value: Any, member: str) -> list[dict[str, str]]:
