@@ -80,6 +80,24 @@ def test_events_start_with_hello_and_carry_changes(backend, tmp_path):
     run_with_hub(backend, tmp_path, body)
 
 
+def test_feed_reports_more_changes_than_one_read_can_ask_for(tmp_path):
+    # The feed read every changed entity in one query: past 30,000 ids (one large batch, an
+    # import) that was TooComplexQuery, the SSE stream broke and the map missed the changes.
+    count = 30_500
+
+    async def body(broker, resolver, expand):
+        feed = ChangeFeed(broker, resolver)
+        for start in range(0, count, 2500):
+            batch = [(gauge(i, i / 10), expand) for i in range(start, min(start + 2500, count))]
+            await broker.batch_upsert("", batch, mode="update")
+        changes = await feed.poll()
+        got = {e["id"]: e["https://example.org/level"]["value"] for e in changes.entities}
+        assert got == {f"urn:ngsi-ld:Gauge:{i}": i / 10 for i in range(count)}
+        assert changes.deleted == []
+
+    run_with_hub("sqlite", tmp_path, body)
+
+
 def test_feed_on_a_tenant_never_written(backend, tmp_path):
     async def body(broker, resolver, expand):
         assert not await ChangeFeed(broker, resolver, tenant="nobody").poll()

@@ -25,6 +25,7 @@ from smartseoul.hub.store.base import EntityQuery
 POLL_SECONDS = 0.5
 LAG_SECONDS = 2.0
 HEARTBEAT_SECONDS = 15.0
+IDS_PER_READ = 1000  # far below the stores' 30,000 SQL parameters (TooComplexQuery)
 
 
 @dataclass(slots=True)
@@ -86,9 +87,13 @@ class ChangeFeed:
         if not ids:
             return Changes()
         compact = (await self.resolver.resolve(None)).compact
-        rows, _ = await self.broker.query_entities(
-            self.tenant, EntityQuery(ids=ids, limit=len(ids))
-        )
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IDS_PER_READ):
+            part = ids[start : start + IDS_PER_READ]
+            found, _ = await self.broker.query_entities(
+                self.tenant, EntityQuery(ids=part, limit=len(part))
+            )
+            rows.extend(found)
         entities = [render_entity(row, compact, RenderOptions()) for row in rows]
         found = {entity["id"] for entity in entities}
         return Changes(entities, [i for i in ids if i not in found])
