@@ -144,6 +144,36 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return problem_response(InternalError(f"{type(exc).__name__}: {exc}"), request)
 
 
+class CatchErrors:
+    """An unexpected error becomes a 500 ProblemDetails (``internal_error``) here, and the
+    connection stays open. Left to Starlette's ServerErrorMiddleware, the error is re-raised
+    after the answer and uvicorn closes the connection, resetting a client's next request
+    on it. An error after the response has started still goes up: only closing the
+    connection can end half a response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise
+            response = await internal_error(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 class Metrics:
     """Prometheus request counters and latencies, as a thin ASGI middleware."""
 
@@ -377,5 +407,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         prefixes=(API_ROOT, "/iot", "/api/3/action", *services),
         limit=settings.max_body_bytes,
     )
+    app.add_middleware(CatchErrors)  # errors of all the above, counted by Metrics as 500s
     app.add_middleware(Metrics, registry=registry)
     return app

@@ -645,3 +645,27 @@ def test_bodies_over_the_configured_size_are_refused_unread(backend, tmp_path):
         import asyncio
 
         asyncio.run(store.drop())
+
+
+def test_an_unexpected_error_is_a_500_problem_on_a_connection_that_stays_open(
+    hub, monkeypatch: pytest.MonkeyPatch
+):
+    # Starlette answered 500, then re-raised the error to uvicorn, which closed the
+    # connection: a client reusing it could get a reset on its next request.
+    from smartseoul.hub.entity_ops import EntityOperations
+
+    async def broken(self, tenant: str, entity_id: str) -> dict:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(EntityOperations, "retrieve_entity", broken)
+    ports: list[int] = []
+
+    def port(response: httpx.Response) -> None:  # the client's end of the TCP connection
+        ports.append(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+    with httpx.Client(base_url=hub.api, timeout=30, event_hooks={"response": [port]}) as client:
+        body = problem(client.get("/entities/urn:ngsi-ld:X:1"), 500, "InternalError")
+        assert body["detail"] == "RuntimeError: disk on fire"
+        assert client.get("/types").status_code == 200
+        assert client.get("/types").status_code == 200
+    assert len(ports) == 3 and len(set(ports)) == 1, ports

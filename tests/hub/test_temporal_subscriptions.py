@@ -374,8 +374,7 @@ def test_a_failing_temporal_write_queues_nothing(
     # The notification is queued first in the transaction; the write fails after it.
     monkeypatch.setattr(SqlTx, "upsert_temporal_entities", broken)
     body = {"level": [level(2.0, "2026-07-01T00:10:00Z")]}
-    # uvicorn drops the connection after an unhandled error: do not keep it alive.
-    r = hub.http.post(f"{PATH}/attrs", json=body, headers={"Connection": "close"})
+    r = hub.http.post(f"{PATH}/attrs", json=body)
     assert r.status_code == 500
     monkeypatch.undo()
     # Failing requests that are the client's: bad body, unknown instance, unknown dataset.
