@@ -214,6 +214,12 @@ BAD_ENTITIES = [
     ),
     pytest.param(building(p={"type": "Unknown", "value": 1}), id="unknown-attribute-type"),
     pytest.param(building(**{"bad<name": 1}), id="bad-attribute-name"),
+    # JSON-LD keywords were stored as attributes and came back over the entity's members:
+    # "@id" as {"id": {"type": "Property", "value": ...}}.
+    pytest.param(building(**{"@id": "urn:ngsi-ld:Building:other"}), id="keyword-@id"),
+    pytest.param(building(**{"@type": "Other"}), id="keyword-@type"),
+    pytest.param(building(p={"type": "Property", "value": 1, "@value": 2}), id="sub-keyword"),
+    pytest.param(building(p={"@type": "Property", "value": 1}), id="attribute-@type"),
     pytest.param(
         building(p={"type": "Property", "value": 1, "datasetId": "not a uri"}),
         id="datasetId-not-uri",
@@ -241,6 +247,19 @@ BAD_ENTITIES = [
 def test_create_invalid_entity_is_400_and_writes_nothing(hub, body):
     problem(hub.http.post("/entities", json=body), 400, "BadRequestData")
     problem(hub.http.get(f"/entities/{B1}"), 404, "ResourceNotFound")
+    assert hub.http.get("/entities", params={"local": "true"}).json() == []
+
+
+def test_a_term_the_context_maps_to_a_keyword_names_no_attribute(hub):
+    core = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+    for context in ({"ident": "@id"}, {"amount": "@value"}):
+        name = next(iter(context))
+        body = building(**{"@context": [context, core], name: "urn:ngsi-ld:Building:other"})
+        if name == "amount":
+            body = building(**{"@context": [context, core],
+                               "p": {"type": "Property", "value": 1, "amount": 2}})  # fmt: skip
+        r = hub.http.post("/entities", json=body, headers={"Content-Type": "application/ld+json"})
+        assert "JSON-LD keywords" in problem(r, 400, "BadRequestData")["detail"]
     assert hub.http.get("/entities", params={"local": "true"}).json() == []
 
 

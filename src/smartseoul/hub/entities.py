@@ -151,6 +151,16 @@ def check_entity_id(value: Any) -> str:
 def check_name(name: str, *, what: str = "attribute") -> None:
     if not name or _BAD_NAME.search(name) and "://" not in name and not name.startswith("urn:"):
         raise BadRequestData(f"Invalid {what} name {name!r} (clause 4.6.2)")
+    if name[0] == "@":
+        _keyword(name, what)
+
+
+def _keyword(name: str, what: str) -> None:
+    """A JSON-LD keyword (``@id``, ``@value``...) names no attribute: stored as one, it
+    came back compacted to ``id``, ``value``..., over the entity's own members."""
+    raise BadRequestData(
+        f"Invalid {what} name {name!r}: names starting with @ are JSON-LD keywords (clause 4.6.2)"
+    )
 
 
 def expand_types(value: Any, expand: Expand) -> list[str]:
@@ -221,6 +231,8 @@ def normalize_attrs(
             continue
         check_name(name)
         iri = expand(name)
+        if iri[0] == "@":  # a term the @context maps to a keyword
+            _keyword(name, "attribute")
         attrs[iri] = normalize_attribute(iri, raw, expand, now=now, allow_null=allow_null)
     return attrs
 
@@ -360,6 +372,8 @@ def normalize_instance(
                     f"Attribute {iri} has sub-attributes nested more than {MAX_NESTING} levels deep"
                 )
             sub_iri = expand(member)
+            if sub_iri[0] == "@":
+                _keyword(member, "sub-attribute")
             inst[sub_iri] = normalize_instance(
                 sub_iri, item, expand, now=now, allow_null=allow_null, level=level + 1
             )
