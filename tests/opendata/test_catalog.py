@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from opendata_city import FILE_DATASET, air_dataset
+from opendata_city import FILE_DATASET, air_dataset, start_city
 
 from smartseoul.opendata.catalog import CatalogError, parse_dataset, search
 
@@ -54,3 +54,48 @@ def test_search_and_sort():
     assert [d.name for d in search(datasets, q="*:*")] == ["CctvFile", "StationAir"]
     with pytest.raises(CatalogError, match="unknown field"):
         search(datasets, fq="size:1")
+
+
+@pytest.fixture
+def city(hub):
+    yield from start_city(hub)
+
+
+@pytest.mark.parametrize(
+    ("window", "detail"),
+    [
+        ({"period": "bogus"}, "period: 'bogus' is not an ISO 8601 duration"),
+        ({"period": "P99999Y"}, "period: 'P99999Y' reaches beyond the calendar"),
+        ({"until": "bogus"}, "until must be an ISO 8601 DateTime, got 'bogus'"),
+        ({"start": "2026-13-01T00:00:00Z"}, "start is not a valid DateTime"),
+    ],
+)
+def test_a_history_view_period_is_checked_when_published(city, window, detail):
+    """A period no request could read is refused at PUT, not failed on every request."""
+    view = {"type": "Station", "mode": "history", "attrs": ["pm10"], **window}
+    data = {"name": "BadWindow", "title": {"en": "t"}, "description": {"en": "d"},
+            "resources": [{"id": "bad-window", "kind": "query", "name": {"en": "v"},
+                           "query": view}]}  # fmt: skip
+    r = city.put_dataset(data)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("resources.0.query: Value error, " + detail)
+    r = city.http.get("/opendata/datasets/BadWindow/resources/bad-window/download")
+    assert r.status_code == 404
+
+
+def test_nul_characters_in_stored_names_are_refused(city):
+    """Names kept in columns of their own (PostgreSQL text cannot hold U+0000)."""
+    data = {**FILE_DATASET, "organization": "safety\x00office"}
+    r = city.put_dataset(data)
+    assert (r.status_code, r.json()["detail"]) == (
+        400, "organization: Value error, may not hold a NUL character (U+0000)"
+    )  # fmt: skip
+    r = city.http.put("/opendata/admin/resources/cctv-file/file", params={"filename": "a\x00.csv"},
+                      content=b"a\n1\n", headers=city.auth())  # fmt: skip
+    assert (r.status_code, r.json()["detail"]) == (
+        400, "filename: may not hold a NUL character (U+0000)"
+    )  # fmt: skip
+    r = city.http.get("/opendata/datasets/CctvFile/resources/cctv-file/download")
+    assert r.headers["content-disposition"] == "attachment; filename*=UTF-8''cctv.csv"
+    r = city.http.get("/api/3/action/organization_list")
+    assert r.json()["result"] == ["safety-office", "seoul", "test-city"]

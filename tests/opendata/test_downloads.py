@@ -142,3 +142,15 @@ def test_csv_cells_hold_json_text_and_lowercase_booleans(city):
         ["1.5", "true", '{"type":"Point","coordinates":[127.0,37.5]}', '["a","b"]', "강남구"],
         ["2", "false", "", "[]", "중구"],
     ]
+
+
+def test_a_view_the_hub_cannot_read_is_a_bad_gateway(city):
+    unreachable = {"type": "Station", "context": "http://127.0.0.1:1/no-context.jsonld"}
+    data = {"name": "Unreachable", "title": {"en": "u"}, "description": {"en": "u"},
+            "resources": [{"id": "unreachable", "kind": "query", "name": {"en": "u"},
+                           "query": unreachable}]}  # fmt: skip
+    assert city.put_dataset(data).status_code == 200
+    r = city.http.get("/opendata/datasets/Unreachable/resources/unreachable/download")
+    body = r.json()
+    assert (r.status_code, body["status"], body["title"]) == (502, 502, "Bad Gateway")
+    assert body["detail"].startswith("the hub refused the view's query: ")

@@ -85,6 +85,44 @@ def test_keyed_tenants_need_a_key_to_read(secured):
     assert r.status_code == 200 and [e["id"] for e in r.json()] == [ENTITY["id"]]
 
 
+def test_a_repeated_tenant_header_is_checked_as_the_hub_reads_it(secured):
+    """The hub acts on the first NGSILD-Tenant header: a key for one tenant may not reach
+    another by sending that one first and its own after it."""
+    http = secured.http
+    writer = issue_key(secured, "w", role="writer", tenant="mine")
+    both = [("Authorization", f"Bearer {writer}"), ("NGSILD-Tenant", "victim"),
+            ("NGSILD-Tenant", "mine")]  # fmt: skip
+    body = problem(http.post("/entities", json=ENTITY, headers=both), 403, "Forbidden")
+    assert "may not write tenant 'victim'" in body["detail"]
+    victim = {"NGSILD-Tenant": "victim"}
+    assert http.get(f"/entities/{ENTITY['id']}", headers=victim).status_code == 404
+    secret = [("Authorization", f"Bearer {writer}"), ("NGSILD-Tenant", "secret"),
+              ("NGSILD-Tenant", "mine")]  # fmt: skip
+    read = http.get("/entities", params={"type": "Thing"}, headers=secret)
+    body = problem(read, 403, "Forbidden")
+    assert "may not read tenant 'secret'" in body["detail"]
+
+
+def test_only_the_query_posts_pass_as_reads(secured):
+    """A subscription id may hold "/": DELETE or PATCH of one ending in
+    /entityOperations/query is a write like any other, not the query POST."""
+    http = secured.http
+    writer = issue_key(secured, "w", role="writer")
+    sid = "urn:ngsi-ld:Subscription:x/entityOperations/query"
+    subscription = {"id": sid, "type": "Subscription", "entities": [{"type": "Thing"}],
+                    "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}}}  # fmt: skip
+    assert http.post("/subscriptions", json=subscription, headers=keyed(writer)).status_code == 201
+    problem(http.patch(f"/subscriptions/{sid}", json={"description": "x"}), 401, "Unauthorized")
+    problem(http.delete(f"/subscriptions/{sid}"), 401, "Unauthorized")
+    assert http.get(f"/subscriptions/{sid}", headers=keyed(writer)).json()["id"] == sid
+    query = {"type": "Query", "entities": [{"type": "Thing"}]}
+    assert http.post("/entityOperations/query", json=query).status_code == 200
+    since = {"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"}
+    temporal = http.post("/temporal/entityOperations/query", json={**query, "temporalQ": since})
+    assert temporal.status_code == 200, temporal.text
+    assert http.delete(f"/subscriptions/{sid}", headers=keyed(writer)).status_code == 204
+
+
 def test_keyed_reads_everywhere(backend, tmp_path):
     app, store, port = start(backend, tmp_path, auth_read="keyed")
     with running(app, port) as base:

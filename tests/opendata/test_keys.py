@@ -164,3 +164,25 @@ def test_usage_per_dataset_and_key(city):
     assert got[("StationAir", "", "datastore")] == (1, 3)
     only = city.http.get("/opendata/admin/usage", params={"dataset": "CctvFile"}, headers=city.auth())
     assert {u["dataset"] for u in only.json()} == {"CctvFile"}
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"daily_quota": "5"}, "daily_quota: an integer from 0 (no limit) to 2147483647"),
+        ({"daily_quota": 1.5}, "daily_quota: an integer from 0 (no limit) to 2147483647"),
+        ({"daily_quota": True}, "daily_quota: an integer from 0 (no limit) to 2147483647"),
+        ({"rate_limit": 2**31}, "rate_limit: an integer from 0 (no limit) to 2147483647"),
+        ({"rate_limit": -1}, "rate_limit: an integer from 0 (no limit) to 2147483647"),
+        ({"owner": "me\x00"}, "owner and tenant may not hold a NUL character (U+0000)"),
+        ({"tenant": "a\x00"}, "owner and tenant may not hold a NUL character (U+0000)"),
+    ],
+)
+def test_issue_refuses_limits_and_names_the_store_cannot_hold(city, body, detail):
+    before = city.http.get("/opendata/admin/keys", headers=city.auth()).json()
+    r = city.http.post("/opendata/admin/keys", json={"owner": "me", **body}, headers=city.auth())
+    assert (r.status_code, r.json()["title"], r.json()["detail"]) == (400, "Bad Request", detail)
+    assert city.http.get("/opendata/admin/keys", headers=city.auth()).json() == before
+    r = city.http.post("/opendata/admin/keys", json={"owner": "me", "daily_quota": 2**31 - 1},
+                       headers=city.auth())  # fmt: skip
+    assert r.status_code == 201 and r.json()["daily_quota"] == 2**31 - 1

@@ -209,3 +209,31 @@ def test_other_paths_are_not_seoul_calls(city):
     response = city.http.get("/a/b/c/d")
     assert response.status_code == 404
     assert response.json()["type"].endswith("ResourceNotFound")
+
+
+def test_indexes_are_ascii_integers(city):
+    """Python's int() also reads "1_0", "+1" and other scripts' digits; the API does not."""
+    before = city.usage()
+    for start, end in [("1_0", "15"), ("+1", "5"), ("%EF%BC%91", "5"), ("1", "%D9%A5")]:
+        code, body = result_code(call(city, f"/{city.reader}/json/StationAir/{start}/{end}"))
+        assert (code, body["RESULT"]["MESSAGE"]) == ("ERROR-333", DOCUMENTED["ERROR-333"])
+    assert city.usage() == before
+    code, body = result_code(call(city, f"/{city.reader}/json/StationAir/{10**25}/{10**25}"))
+    assert code == "INFO-200"
+
+
+def test_xml_replaces_characters_xml_forbids(city):
+    """A cell holding a control character or U+FFFE (which XML 1.0 forbids) would make the
+    whole answer unreadable; each such character becomes U+FFFD."""
+    data = {"name": "Controls", "title": {"en": "c"}, "description": {"en": "c"},
+            "resources": [{"id": "controls", "kind": "file", "name": {"en": "c"}}]}  # fmt: skip
+    assert city.put_dataset(data).status_code == 200
+    csv = "A,B\r\nx\x01y\x1f,\ufffe\tz<\r\n".encode()
+    r = city.http.put("/opendata/admin/resources/controls/file?filename=c.csv", content=csv,
+                      headers=city.auth())  # fmt: skip
+    assert r.status_code == 200
+    root = ET.fromstring(call(city, f"/{city.reader}/xml/Controls/1/5").content)
+    row = root.find("row")
+    assert (row.findtext("A"), row.findtext("B")) == ("x\ufffdy\ufffd", "\ufffd\tz<")
+    body = call(city, f"/{city.reader}/json/Controls/1/5").json()["Controls"]
+    assert body["row"] == [{"A": "x\x01y\x1f", "B": "\ufffe\tz<"}]  # JSON escapes them

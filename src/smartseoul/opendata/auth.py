@@ -19,8 +19,10 @@ from smartseoul.hub.errors import NgsiError
 from smartseoul.opendata.plaza import plaza_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# POSTs that only read (clauses 5.7.2 and 5.7.4 via a Query body).
-READ_POSTS = ("/entityOperations/query",)
+# POSTs that only read (clauses 5.7.2 and 5.7.4 via a Query body), below the prefix. Matched
+# whole: subscription and context ids may hold "/", so a suffix match would let a DELETE of
+# ".../entityOperations/query" through as a read.
+READ_POSTS = frozenset({"/entityOperations/query", "/temporal/entityOperations/query"})
 
 
 class Unauthorized(NgsiError):
@@ -36,7 +38,8 @@ class Forbidden(NgsiError):
 
 
 def is_write(method: str, path: str) -> bool:
-    return method not in SAFE_METHODS and not path.endswith(READ_POSTS)
+    """Does ``method`` on ``path`` (below the hub's prefix) write?"""
+    return method not in SAFE_METHODS and not (method == "POST" and path in READ_POSTS)
 
 
 class HubAuth:
@@ -50,9 +53,14 @@ class HubAuth:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # The first of repeated headers, as the hub reads them (Starlette's Headers.get):
+        # checking another NGSILD-Tenant than the one the hub acts on would let a key for
+        # one tenant write to any other.
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
         tenant = headers.get("ngsild-tenant", "")
-        write = is_write(scope["method"], scope["path"])
+        write = is_write(scope["method"], scope["path"][len(self.prefix) :])
         if not write and not self.keyed_read and tenant not in self.keyed_tenants:
             await self.app(scope, receive, send)
             return

@@ -16,6 +16,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from smartseoul.hub.entities import parse_time
+from smartseoul.hub.errors import NgsiError
+from smartseoul.hub.temporal_aggregate import parse_duration
 from smartseoul.opendata.db import as_bytes, ensure_schema
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,99}$")
@@ -111,6 +114,23 @@ class LiveQuery(BaseModel):
     time_format: str = Field("", description="strftime pattern in Asia/Seoul; empty: ISO UTC.")
     geometry: str = Field("location", description="Attribute holding the GeoJSON geometry.")
 
+    @model_validator(mode="after")
+    def _window(self) -> LiveQuery:
+        """A history view's period must be readable now, not fail on every request."""
+        if self.mode != "history":
+            return self
+        try:
+            end = parse_time(self.until, field="until").timestamp() if self.until else time.time()
+            if self.start:
+                parse_time(self.start, field="start")
+            else:
+                parse_duration(self.period, param="period").shift(end, -1)
+        except NgsiError as exc:
+            raise ValueError(exc.detail) from None
+        except (ValueError, OverflowError):
+            raise ValueError(f"period: {self.period!r} reaches beyond the calendar") from None
+        return self
+
 
 class Resource(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -164,6 +184,13 @@ class Dataset(BaseModel):
     def _name(cls, value: str) -> str:
         if not NAME.match(value):
             raise ValueError("name: 2-100 letters, digits, '-' or '_', starting with a letter or digit")
+        return value
+
+    @field_validator("organization")
+    @classmethod
+    def _organization(cls, value: str) -> str:
+        if "\x00" in value:  # stored as a column of its own: PostgreSQL text cannot hold it
+            raise ValueError("may not hold a NUL character (U+0000)")
         return value
 
     @field_validator("license_id")
@@ -334,6 +361,8 @@ class Catalog:
         self, resource_id: str, content: bytes, *, filename: str, media_type: str
     ) -> Resource:
         """Store the bytes of a file resource (replacing earlier ones)."""
+        if "\x00" in filename + media_type:  # PostgreSQL text cannot hold U+0000
+            raise CatalogError("filename: may not hold a NUL character (U+0000)", field="filename")
         dataset, resource = await self.resource(resource_id)
         if resource.kind != "file":
             raise CatalogError(f"resource {resource_id} is a live view, not a file", field="id")
@@ -391,9 +420,14 @@ def search(
     return sort_datasets(out, sort)
 
 
+# A term starts where a run of name characters starts: without the lookbehind a long run
+# with no ":" is retried from each of its characters, quadratic in the length of ``fq``.
+FQ_TERM = re.compile(r'(?<![\w.-])[\w.-]+:(?:"[^"]*"|\S+)')
+
+
 def _parse_fq(fq: str) -> list[tuple[str, str]]:
     out = []
-    for term in re.findall(r'[\w.-]+:(?:"[^"]*"|\S+)', fq):
+    for term in FQ_TERM.findall(fq):
         name, value = term.split(":", 1)
         out.append((name, value.strip('"')))
     if fq.strip() and not out:

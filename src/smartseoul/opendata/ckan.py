@@ -234,6 +234,8 @@ class Ckan:
                 filters={str(k): _filter_text(v) for k, v in filters.items()},
                 text=str(params.get("q") or ""),
             )  # fmt: skip
+        except NotFound as exc:  # a file resource whose file was never uploaded
+            raise not_found(str(exc)) from None
         except CatalogError as exc:
             raise invalid(exc.field or "filters", str(exc)) from None
         except ViewError as exc:
@@ -282,7 +284,10 @@ def _filter_text(value: Any) -> str:
 def _fields(raw: Any, columns: list[str]) -> list[str]:
     if not raw:
         return list(columns)
-    names = [f.strip() for f in (raw.split(",") if isinstance(raw, str) else raw)]
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not all(isinstance(f, str) for f in names):
+        raise invalid("fields", "Must be a comma-separated string or a list of strings")
+    names = [f.strip() for f in names]
     for name in names:
         if name not in columns:
             raise invalid("fields", f"field \"{name}\" not in table; columns: {', '.join(columns)}")

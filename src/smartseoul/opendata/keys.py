@@ -25,6 +25,7 @@ ROLES = ("reader", "writer", "admin")
 ALL_TENANTS = "*"
 SAMPLE_KEY = "sample"
 ID_LENGTH = 10  # the key's first characters: its public id in listings and revocation
+MAX_LIMIT = 2**31 - 1  # quotas and rate limits are INTEGER columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +113,13 @@ class KeyStore:
             raise KeyError_(f"role: unknown {role!r}; one of {', '.join(ROLES)}")
         if not owner.strip():
             raise KeyError_("owner: say who the key is for")
+        if "\x00" in owner + tenant:  # PostgreSQL text cannot hold U+0000
+            raise KeyError_("owner and tenant may not hold a NUL character (U+0000)")
         quota = self.daily_quota if daily_quota is None else daily_quota
         rate = self.rate_limit if rate_limit is None else rate_limit
-        if quota < 0 or rate < 0:
-            raise KeyError_("daily_quota and rate_limit must be 0 (no limit) or more")
+        for name, value in (("daily_quota", quota), ("rate_limit", rate)):
+            if type(value) is not int or not 0 <= value <= MAX_LIMIT:
+                raise KeyError_(f"{name}: an integer from 0 (no limit) to {MAX_LIMIT}")
         await ensure_schema(self.store)
         key = secrets.token_hex(20)
         record = ApiKey(hash_key(key), key[:ID_LENGTH], owner.strip(), role, tenant, quota, rate,

@@ -122,8 +122,12 @@ async def download(request: Request) -> Response:
     fmt = fmt or "csv"
     try:
         table = await open_table(plaza.env(), dataset, resource)
-    except (CatalogError, ViewError) as exc:
-        return problem(400 if isinstance(exc, CatalogError) else 502, "Bad Request", str(exc))
+    except NotFound as exc:  # a file resource whose file was never uploaded
+        return problem(404, "Not Found", str(exc))
+    except CatalogError as exc:
+        return problem(400, "Bad Request", str(exc))
+    except ViewError as exc:
+        return problem(502, "Bad Gateway", str(exc))
     bom = request.query_params.get("bom", "").lower() in ("1", "true", "yes")
     writer = writer_for(fmt)
     media_type, extension = FORMATS[fmt]
@@ -289,7 +293,8 @@ async def ckan_action(request: Request) -> Response:
         return Response(orjson.dumps(body), status_code=exc.status, media_type="application/json")
     except _Refusal as refusal:
         status = refusal.response.status_code
-        kind = "Authorization Error" if status in (401, 403) else "Too Many Requests"
+        kinds = {400: "Bad Request", 401: "Authorization Error", 403: "Authorization Error"}
+        kind = kinds.get(status, "Too Many Requests")
         detail = orjson.loads(bytes(refusal.response.body))["detail"]
         body = {"help": help_url, "success": False, "error": {"__type": kind, "message": detail}}
         return Response(orjson.dumps(body), status_code=status, media_type="application/json",

@@ -11,6 +11,7 @@ HTTP 200, as the original does; only an exhausted quota or rate limit also answe
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ import orjson
 from smartseoul.opendata.catalog import CatalogError, NotFound
 from smartseoul.opendata.keys import LimitExceeded
 from smartseoul.opendata.plaza import Plaza
-from smartseoul.opendata.views import ViewError, open_table
+from smartseoul.opendata.views import UnreadableFile, ViewError, open_table
 
 log = logging.getLogger("smartseoul.opendata")
 
@@ -93,14 +94,21 @@ def _xml_name(name: str) -> str:
     return out if out and (out[0].isalpha() or out[0] == "_") else "_" + out
 
 
+# Characters XML 1.0 forbids in a document (control characters, surrogates, U+FFFE/F): a
+# cell holding one would make the whole answer unreadable, so each becomes U+FFFD.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _xml_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return escape(orjson.dumps(value).decode())
-    if isinstance(value, bool):
+        text = orjson.dumps(value).decode()
+    elif isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value))
+    else:
+        text = str(value)
+    return escape(_NOT_XML.sub("\ufffd", text))
 
 
 def render_xml(answer: SeoulAnswer) -> bytes:
@@ -118,10 +126,16 @@ def render_xml(answer: SeoulAnswer) -> bytes:
     return "".join(parts).encode()
 
 
+_INDEX = re.compile(r"-?[0-9]+")
+
+
 def _index(text: str) -> int | None:
+    """An index written in ASCII digits (not ``1_000``, ``+5`` or ``５``), else None."""
+    if not _INDEX.fullmatch(text):
+        return None
     try:
         return int(text)
-    except ValueError:
+    except ValueError:  # more digits than Python converts
         return None
 
 
@@ -186,6 +200,11 @@ async def answer(plaza: Plaza, key: str, fmt: str, service: str, rest: list[str]
         out.columns = table.columns
         async for page in table.pages(start - 1, end - start + 1):
             out.rows.extend(page)
+    except NotFound:  # a file resource whose file was never uploaded: no rows
+        out.code = "INFO-200"
+    except UnreadableFile as exc:
+        log.warning("service %s: %s", service, exc)
+        out.code = "ERROR-500"
     except (ViewError, CatalogError) as exc:
         log.warning("service %s: %s", service, exc)
         out.code = "ERROR-601"

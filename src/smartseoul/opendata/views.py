@@ -148,9 +148,34 @@ def _text(value: Any) -> str:
 # --- uploaded files -----------------------------------------------------------------
 
 
+class UnreadableFile(CatalogError):
+    """An uploaded file whose bytes are not the table its name says (CSV, JSON, XLSX)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="file")
+
+
 def file_table(content: bytes, filename: str) -> Table:
-    """CSV (UTF-8 with or without BOM, or CP949), JSON (a list of objects) or XLSX."""
+    """CSV (UTF-8 with or without BOM, or CP949), JSON (a list of objects) or XLSX.
+
+    Rows are fitted to the header row: cells beyond it are dropped and missing ones are
+    empty, so that every row has one value per column. A file that cannot be read as its
+    kind is an UnreadableFile.
+    """
     kind = filename.rsplit(".", 1)[-1].lower()
+    if kind not in ("csv", "json", "xlsx"):
+        raise CatalogError(f"{filename}: only CSV, JSON and XLSX files can be read as a table")
+    try:
+        return _read_file(content, kind, filename)
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # whatever the parsers raise on bytes that are not their kind
+        raise UnreadableFile(
+            f"{filename}: cannot be read as {kind.upper()} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _read_file(content: bytes, kind: str, filename: str) -> Table:
     if kind == "csv":
         try:
             text = content.decode("utf-8-sig")
@@ -158,21 +183,27 @@ def file_table(content: bytes, filename: str) -> Table:
             text = content.decode("cp949")
         reader = csv.reader(io.StringIO(text))
         header = next(reader, [])
-        return MemoryTable(header, [tuple(_number(v) for v in row) for row in reader if row])
+        rows = [_fit([_number(v) for v in row], len(header), "") for row in reader if row]
+        return MemoryTable(header, rows)
     if kind == "json":
         data = orjson.loads(content)
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise CatalogError(f"{filename}: a JSON file resource must be a list of objects")
+            raise UnreadableFile(f"{filename}: a JSON file resource must be a list of objects")
         columns = list(dict.fromkeys(k for r in data for k in r))
         return MemoryTable(columns, [tuple(r.get(c) for c in columns) for r in data])
-    if kind == "xlsx":
-        from openpyxl import load_workbook
+    from openpyxl import load_workbook
 
-        sheet = load_workbook(io.BytesIO(content), read_only=True).worksheets[0]
-        rows = list(sheet.iter_rows(values_only=True))
-        header = [str(c) for c in rows[0]] if rows else []
-        return MemoryTable(header, [tuple(r) for r in rows[1:]])
-    raise CatalogError(f"{filename}: only CSV, JSON and XLSX files can be read as a table")
+    sheet = load_workbook(io.BytesIO(content), read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = [str(c) for c in rows[0]] if rows else []
+    return MemoryTable(header, [_fit(list(r), len(header), None) for r in rows[1:]])
+
+
+def _fit(cells: list[Any], width: int, empty: Any) -> Row:
+    """``cells`` cut or padded with ``empty`` to ``width``."""
+    if len(cells) < width:
+        cells += [empty] * (width - len(cells))
+    return tuple(cells[:width])
 
 
 def _number(text: str) -> Any:
