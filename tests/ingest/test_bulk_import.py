@@ -243,3 +243,54 @@ def test_mapping_errors_name_the_key(tmp_path):
     path.write_text("t,b\n2019-01-01,1\n", encoding="utf-8")
     with pytest.raises(MappingError, match="no column .*측정소명.* in the header; columns: t, b"):
         list(read_readings(path, AIR))
+
+
+def test_rows_out_of_range_or_with_nul_and_refused_ids_are_reported(backend, tmp_path):
+    """A time out of range stopped the import with an OverflowError, a NUL character with a
+    PostgreSQL error, an id the hub refuses on reading it with a BadRequestData: each is now
+    an error of its row, and the rows around it are imported."""
+    mapping = parse_mapping(
+        {
+            "time": {"column": "time", "format": "%Y-%m-%d %H:%M"},
+            "entities": [
+                {
+                    "id": "urn:ngsi-ld:Probe:{station}",
+                    "type": "Probe",
+                    "static": {"label": "{label}"},
+                    "attributes": {"level": "level", "note": {"column": "note", "type": "text"}},
+                }
+            ],
+        }
+    )
+    long_id = "e" * 1100
+    rows = [
+        ("a", "2019-01-01 01:00", "1", "ok", "A"),
+        ("a", "9999-12-31 24:00", "2", "ok", "A"),
+        ("a", "0001-01-01 05:00", "3", "ok", "A"),
+        ("a", "2019-01-01 02:00", "4", "n\x00ul", "A"),
+        ("a", "2019-01-01 03:00", "5", "ok", "A\x00"),
+        ("b\x00c", "2019-01-01 03:00", "6", "ok", "B"),
+        (long_id, "2019-01-01 03:00", "7", "ok", "E"),
+        ("a", "2019-01-01 04:00", "8", "ok", "A"),
+    ]
+    path = tmp_path / "probes.csv"
+    lines = ["station,time,level,note,label", *(",".join(row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    async def work(client):
+        report = await run_import(client, path, mapping, state_dir=tmp_path, target="t")
+        assert report.complete and report.rows == len(rows)
+        assert report.errors[:6] == [
+            "row 3: time '9999-12-31 24:00' is out of range",
+            "row 4: time 0001-01-01T05:00:00+09:00 is out of range in UTC",
+            "row 5: column note: holds a NUL character (U+0000)",
+            "row 6: column label: holds a NUL character (U+0000)",
+            "row 7: column station: holds a NUL character (U+0000)",
+            f"row 8: urn:ngsi-ld:Probe:{long_id}: refused by the hub: The entity id is longer "
+            f"than 1024 bytes: urn:ngsi-ld:Probe:{'e' * 42}...",
+        ]
+        assert report.error_count == 6 and report.entities == 1 and report.written == 4
+        entity = await client.get("urn:ngsi-ld:Probe:a", key_values=True)
+        assert entity["level"] == 8.0 and entity["note"] == "ok" and entity["label"] == "A"
+
+    asyncio.run(with_client(backend, tmp_path, work))

@@ -321,3 +321,204 @@ def test_stop_writes_what_is_queued(backend, tmp_path):
         assert probe["temperature"] == 7
 
     run_local(backend, tmp_path, scenario, window=10.0)
+
+
+def test_stop_handles_every_message_already_received(backend, tmp_path):
+    """stop() handled one chunk (500) of the listener's queue; the rest reached the agent after
+    its last write. paho had acknowledged them (QoS 1), so the broker would not resend them."""
+    mqtt_reachable()
+    prefix = f"smartseoul-test-{uuid.uuid4().hex[:8]}"
+    count, burst = 2500, 500
+
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        await agent.provision([probe_device()])
+        await agent.listen(f"mqtt://{MQTT_HOST}:1883")
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        publisher.connect(MQTT_HOST, 1883)
+        publisher.loop_start()
+        try:
+            # The event loop is held here, so what arrives waits in the listener's queue.
+            # Bursts stay under Mosquitto's 1,000 queued messages per client, beyond which
+            # it drops QoS 1 messages to a subscriber that lags.
+            for start in range(0, count, burst):
+                for i in range(start, start + burst):
+                    body = b'{"p": %d, "ts": %d}' % (i, 1_780_000_000 + i)
+                    publisher.publish(f"{prefix}/k1/probe-1/attrs", body, qos=1)
+                deadline = time.monotonic() + 20
+                while len(agent.listener._inbox) < start + burst:
+                    assert time.monotonic() < deadline, len(agent.listener._inbox)
+                    time.sleep(0.01)
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+        await agent.stop()
+        assert agent.stats.messages["mqtt"] == count
+        probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+        assert probe["pressure"] == count - 1
+
+    run_local(backend, tmp_path, scenario, topic_prefix=prefix, window=10.0)
+
+
+def test_stop_waits_for_the_write_under_way(backend, tmp_path):
+    """stop() cancelled the writer even in the middle of a write: readings it had taken
+    were lost, acknowledged to MQTT devices or not."""
+
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        await agent.provision([probe_device()])
+        agent.feed("smartseoul/k1/probe-1/attrs", b'{"p": 7}', time.time())  # fills a batch
+        for _ in range(3):  # the writer wakes, takes the reading and starts writing it
+            await asyncio.sleep(0)
+        await agent.stop()
+        probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+        assert probe.get("pressure") == 7
+        assert agent.stats.rejected["write_failed"] == 0
+
+    run_local(backend, tmp_path, scenario, max_batch=1, window=10.0)
+
+
+DEEP = b"[" * 1000 + b"]" * 1000  # deeper than repr goes (orjson reads up to 1,024)
+
+
+def test_out_of_range_times_and_nested_values_are_rejections_not_errors(hub):
+    """Times fromtimestamp/astimezone cannot hold and values nested too deep for repr were
+    500s (and on MQTT the whole message, good readings included, was lost); a year below
+    1000 was written as "100-..." and refused by the hub (503 write_failed)."""
+    with httpx.Client(base_url=hub.base, timeout=30) as http:
+        spec = {"id": "probe-1", "apikey": "k1", "entityId": "urn:ngsi-ld:Probe:probe-1",
+                "entityType": "Probe", "measures": {"t": "temperature",
+                "b": {"attr": "on", "type": "Boolean"}}}  # fmt: skip
+        assert http.post("/iot/devices", json=spec).status_code == 201
+        for stamp in (1e30, -1e20, "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+            sent = http.post("/iot/k1/probe-1/attrs", json={"t": 21.5, "ts": stamp})
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["accepted"] == 1
+            [rejection] = sent.json()["rejected"]
+            assert rejection["reason"] == "bad_timestamp" and rejection["measure"] == "ts"
+            assert rejection["detail"].startswith("time out of range: ")
+        for measure, kind in (("t", "number"), ("b", "boolean")):
+            deep = http.post(
+                "/iot/k1/probe-1/attrs",
+                content=b'{"%s": %s}' % (measure.encode(), DEEP),
+                headers={"Content-Type": "application/json"},
+            )
+            assert deep.status_code == 400, deep.text
+            assert deep.json() == {
+                "accepted": 0,
+                "rejected": [
+                    {"reason": "bad_value", "detail": f"expected a {kind}, got a list",
+                     "measure": measure}
+                ],
+            }  # fmt: skip
+        stamped = http.post(
+            "/iot/k1/probe-1/attrs",
+            content=b'{"t": 3, "ts": %s}' % DEEP,
+            headers={"Content-Type": "application/json"},
+        )
+        assert stamped.status_code == 200, stamped.text
+        assert stamped.json()["rejected"][0]["detail"] == "not a time: a list"
+
+        old = http.post("/iot/k1/probe-1/attrs", content=b"0100-01-01T00:00:00Z|t|4")
+        assert old.status_code == 200, old.text
+        assert old.json() == {"accepted": 1, "rejected": []}
+        history = hub.http.get(
+            "/temporal/entities/urn:ngsi-ld:Probe:probe-1",
+            params={"attrs": IOT_CONTEXT["temperature"], "timeAt": "0099-01-01T00:00:00Z",
+                    "timerel": "after"},
+        )  # fmt: skip
+        assert history.status_code == 200, history.text
+        instances = history.json()[IOT_CONTEXT["temperature"]]
+        assert [i["observedAt"] for i in instances if i["value"] == 4] == [
+            "0100-01-01T00:00:00.000Z"
+        ]
+
+
+def test_provisioning_refuses_what_no_reading_could_use(hub):
+    """Each of these was provisioned (201) and then lost or failed every reading, or was a
+    500 on PostgreSQL (NUL) or on both (targets not an object)."""
+    base = {"id": "probe-1", "apikey": "k1", "entityId": "urn:ngsi-ld:Probe:probe-1",
+            "entityType": "Probe", "measures": {"t": "temperature"}}  # fmt: skip
+    cases = [
+        ({"targets": ["urn:x"]}, "targets: an object of role -> {id, type}"),
+        ({"targets": "urn:x"}, "targets: an object of role -> {id, type}"),
+        ({"measures": {"t": {"attr": "temperature", "unitCode": {"code": "CEL"}}}},
+         "measures.t.unitCode: a text code (UN/CEFACT)"),
+        ({"measures": {"t": {"attr": "temperature", "unitCode": 5}}},
+         "measures.t.unitCode: a text code (UN/CEFACT)"),
+        ({"name": "probe\x00one"},
+         "The request holds a NUL character (U+0000), which the hub does not store"),
+        ({"apikey": "k\x001"},
+         "The request holds a NUL character (U+0000), which the hub does not store"),
+    ]  # fmt: skip
+    # Readings to these names were acknowledged and dropped (id, @context, createdAt...),
+    # corrupted the target (@id, @type) or failed every time (type, scope, location...).
+    for attr in ("id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt",
+                 "expiresAt", "@id", "@type", "location", "observationSpace",
+                 "https://uri.etsi.org/ngsi-ld/location"):  # fmt: skip
+        cases.append(
+            ({"measures": {"a": attr}}, f"measures.a.attr: {attr!r} cannot hold a measurement")
+        )
+    with httpx.Client(base_url=hub.base, timeout=30) as http:
+        for change, detail in cases:
+            refused = http.post("/iot/devices", json={**base, **change})
+            assert refused.status_code == 400, (change, refused.text)
+            assert refused.json() == {
+                "type": "about:blank", "title": "Invalid device", "status": 400,
+                "detail": detail,
+            }, change  # fmt: skip
+        assert http.get("/iot/devices").json() == []
+        # The agent serves the default tenant: a device provisioned in another one worked
+        # until the next reload of its cache (a minute), then was an unknown device.
+        other = http.post("/iot/devices", json=base, headers={"NGSILD-Tenant": "city2"})
+        assert other.status_code == 400, other.text
+        assert (
+            other.json()["detail"] == "NGSILD-Tenant: this agent serves the tenants '', not 'city2'"
+        )
+        assert http.get("/iot/devices", headers={"NGSILD-Tenant": "city2"}).json() == []
+        device = hub.http.get(
+            "/entities/urn:ngsi-ld:Device:probe-1", headers={"NGSILD-Tenant": "city2"}
+        )
+        assert device.status_code == 404, device.text
+        created = http.post("/iot/devices", json=base)
+        assert created.status_code == 201, created.text
+        sent = http.post("/iot/k1/probe-1/attrs", content=b"t|21.5")
+        assert sent.json() == {"accepted": 1, "rejected": []}
+
+
+def test_mqtt_message_with_an_out_of_range_time_keeps_its_readings(backend, tmp_path):
+    """The listener logged the OverflowError and dropped the message, its good reading too."""
+    mqtt_reachable()
+    prefix = f"smartseoul-test-{uuid.uuid4().hex[:8]}"
+
+    async def scenario(agent: IotAgent, client: LocalHubClient) -> None:
+        await agent.provision([probe_device()])
+        # Provisioned by another worker: found by a hub lookup, off the feed's own path.
+        await IotAgent(client).provision([probe_device("probe-2")])
+        await agent.listen(f"mqtt://{MQTT_HOST}:1883")
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        publisher.connect(MQTT_HOST, 1883)
+        publisher.loop_start()
+        try:
+            for device, body in (
+                ("probe-1", b'{"t": 7, "ts": 1e30}'),
+                ("probe-2", b'{"t": 8, "ts": -1e20}'),
+                ("probe-1", b"0001-01-01T00:00:00+01:00|h|40"),
+                ("probe-1", b'{"h": %s, "p": 3}' % DEEP),
+            ):
+                publisher.publish(f"{prefix}/k1/{device}/attrs", body, qos=1).wait_for_publish()
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+        deadline = time.monotonic() + 15
+        while agent.stats.messages["mqtt"] < 4 or agent._lookups:
+            assert time.monotonic() < deadline, agent.stats.as_dict()
+            await asyncio.sleep(0.05)
+        await agent.flush()
+        assert agent.stats.measurements == 3
+        assert agent.stats.rejected["bad_timestamp"] == 2
+        assert agent.stats.rejected["bad_value"] == 1
+        probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+        assert probe["temperature"] == 7 and probe["pressure"] == 3
+        other = await client.get("urn:ngsi-ld:Probe:probe-2", context=CTX, key_values=True)
+        assert other["temperature"] == 8
+
+    run_local(backend, tmp_path, scenario, topic_prefix=prefix)

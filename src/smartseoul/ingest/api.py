@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from smartseoul.hub.api.common import tenant_of
+from smartseoul.hub.api.common import refuse_nul, tenant_of
+from smartseoul.hub.errors import BadRequestData
 from smartseoul.ingest.devices import Device, DeviceSpecError, device_entity, device_from_spec
 from smartseoul.ingest.iot_agent import IotAgent, Receipt
 
@@ -71,10 +72,15 @@ async def post_ultralight(request: Request) -> Response:
 
 async def provision_devices(request: Request) -> Response:
     """Provision one device (an object) or several (a list or ``{"devices": [...]}``)."""
+    raw = await request.body()
     try:
-        spec = orjson.loads(await request.body())
+        spec = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         return _problem(400, "Invalid JSON", str(err))
+    try:
+        refuse_nul(raw, spec)  # PostgreSQL cannot store it: a 500 there, not a 400
+    except BadRequestData as err:
+        return _problem(400, "Invalid device", err.detail)
     specs = spec.get("devices", spec) if isinstance(spec, dict) else spec
     specs = specs if isinstance(specs, list) else [specs]
     tenant = tenant_of(request)

@@ -187,6 +187,9 @@ class RowReader:
     def readings(self, row: int, values: list[Any]) -> list[Reading]:
         """The readings of one row (raises DatasetError naming the cell at fault)."""
         cells = {name: values[i] if i < len(values) else None for name, i in self.index.items()}
+        for name, cell in cells.items():
+            if isinstance(cell, str) and "\x00" in cell:  # PostgreSQL cannot store it
+                raise DatasetError(f"column {name}: holds a NUL character (U+0000)")
         observed = self.mapping.time.parse([cells[c] for c in self.mapping.time.columns])
         out = []
         for spec in self.mapping.entities:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from smartseoul.hub.client import HubClient, HubError
-from smartseoul.hub.entities import check_name
+from smartseoul.hub.entities import ENTITY_MEMBERS, GEO_ATTRS, check_name
 from smartseoul.hub.errors import BadRequestData, NgsiError
 from smartseoul.hub.jsonld import DEFAULT_VOCAB
 from smartseoul.hub.limits import check_name_length
@@ -84,6 +84,8 @@ MAIN = "main"
 DEFAULT_INTERVAL = 120.0
 DEFAULT_SILENCE_AFTER = 3
 VALUE_TYPES = ("Number", "Integer", "Text", "Boolean")
+# Attribute names a reading cannot be written to: entity members and the GeoProperties.
+_NOT_MEASURES = ENTITY_MEMBERS | GEO_ATTRS | {"location", "observationSpace", "operationSpace"}
 # Device ids travel in MQTT topics and URNs: keep them to characters safe in both.
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -163,7 +165,13 @@ class Device:
                 raise DeviceSpecError(
                     f"measures.{short}.target", f"no target role {measure.target!r}"
                 )
-            # A name the hub refuses would fail every reading of the measure (write_failed).
+            # A name the hub refuses would fail every reading of the measure (write_failed);
+            # an entity member (id, type...) or JSON-LD keyword would be dropped or worse, and
+            # location and the other GeoProperties hold only GeoJSON.
+            if measure.attr in _NOT_MEASURES or measure.attr.startswith("@"):
+                raise DeviceSpecError(
+                    f"measures.{short}.attr", f"{measure.attr!r} cannot hold a measurement"
+                )
             try:
                 check_name(measure.attr)
                 check_name_length(DEFAULT_VOCAB + measure.attr, "The attribute name")
@@ -292,7 +300,10 @@ def device_from_spec(spec: Any, *, tenant: str = "") -> Device:
         if not spec.get("entityId") or not spec.get("entityType"):
             raise DeviceSpecError("entityId", "entityId and entityType go together")
         device.targets[MAIN] = Target(str(spec["entityId"]), str(spec["entityType"]))
-    for role, target in (spec.get("targets") or {}).items():
+    targets = spec.get("targets") or {}
+    if not isinstance(targets, dict):
+        raise DeviceSpecError("targets", "an object of role -> {id, type}")
+    for role, target in targets.items():
         if not isinstance(target, dict) or not target.get("id") or not target.get("type"):
             raise DeviceSpecError(f"targets.{role}", "needs an id and a type")
         device.targets[role] = Target(str(target["id"]), str(target["type"]))
@@ -304,6 +315,8 @@ def device_from_spec(spec: Any, *, tenant: str = "") -> Device:
             m = {"attr": m}
         if not isinstance(m, dict) or not m.get("attr"):
             raise DeviceSpecError(f"measures.{short}", "needs an attr")
+        if not isinstance(m.get("unitCode", ""), str):  # the hub refuses it on every reading
+            raise DeviceSpecError(f"measures.{short}.unitCode", "a text code (UN/CEFACT)")
         device.measures[short] = Measure(
             str(m["attr"]),
             str(m.get("type", "Number")),

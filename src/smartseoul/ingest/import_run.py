@@ -123,32 +123,42 @@ class HubWriter:
         self.missing: set[str] = set()  # entities not in the hub when first seen
         self.attrs = sorted({a.name for e in mapping.entities for a in e.attributes})
 
-    async def _load_entity(self, entity_id: str) -> None:
+    async def _load_entity(self, entity_id: str) -> str | None:
+        """Read what the entity holds; why the hub refuses its id, if it does."""
         try:
             entity = await self.client.get(entity_id, **self.kw)
         except Exception as exc:
-            if getattr(exc, "status", None) != 404:
-                raise
+            status = getattr(exc, "status", 0)
+            if not 400 <= status < 500:
+                raise  # the hub is down or failing: stop, the checkpoint resumes here
+            if status != 404:
+                return str(exc)  # an id too long...: the entity's rows are reported
             entity = None
         self.static[entity_id] = {}
         if entity is None:
             self.missing.add(entity_id)
-            return
+            return None
         for name, value in entity.items():
             for inst in _instances(value):
                 self.static[entity_id][name] = inst
                 if "observedAt" in inst:
                     key = (entity_id, name, inst.get("datasetId", ""))
                     self.latest[key] = max(self.latest.get(key, 0.0), _epoch(inst["observedAt"]))
+        return None
 
     async def write(self, readings: list[Reading]) -> None:
         by_entity: dict[str, list[Reading]] = {}
         for reading in readings:
             by_entity.setdefault(reading.entity_id, []).append(reading)
-        for entity_id in by_entity:
+        for entity_id in list(by_entity):
             if entity_id not in self.static:
-                await self._load_entity(entity_id)
-        times = [r.observed_at for r in readings]
+                problem = await self._load_entity(entity_id)
+                if problem is not None:
+                    numbers = [r.row for r in by_entity.pop(entity_id)]
+                    self._entity_error(entity_id, numbers, f"refused by the hub: {problem}")
+        if not by_entity:
+            return
+        times = [r.observed_at for group in by_entity.values() for r in group]
         existing = await self.client.history(
             list(by_entity),
             attrs=self.attrs,

@@ -130,6 +130,9 @@ class IotAgent:
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
+        # One flush at a time, in the order they took their readings: stop's last flush waits
+        # for the writer's, which would otherwise be cancelled half-written or land after it.
+        self._flushing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._lookups: set[asyncio.Task[Any]] = set()
 
@@ -181,6 +184,13 @@ class IotAgent:
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for device in devices:
             device.check()
+            if device.tenant not in self.registry.tenants:
+                # It would be written, then forgotten at the next reload of the cache.
+                served = ", ".join(repr(t) for t in self.registry.tenants)
+                raise DeviceSpecError(
+                    "NGSILD-Tenant",
+                    f"this agent serves the tenants {served}, not {device.tenant!r}",
+                )
             known = self.registry.cached(device.device_id)
             if known is not None:
                 device.state, device.last_seen = known.state, known.last_seen
@@ -353,6 +363,10 @@ class IotAgent:
 
     async def flush(self) -> None:
         """Write everything queued now (also what the writer does after each window)."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         pending, self._pending = self._pending, _Pending()
         self._full.clear()
         failed: set[tuple[str, str]] = set()

@@ -143,10 +143,13 @@ class TimeSpec:
             moment = self._parse_text(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.tz)
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # the year 1 or 9999 moved out of range by its UTC offset
+            raise DatasetError(f"time {moment.isoformat()} is out of range in UTC") from None
 
     def _parse_text(self, text: str) -> datetime:
-        extra = timedelta(0)
+        extra, written = timedelta(0), text
         # Korean hourly files write midnight as 24:00 of the day that ends.
         midnight = re.search(r"(?<![\d])24(:?00)", text)
         if midnight:
@@ -158,6 +161,8 @@ class TimeSpec:
             return datetime.strptime(text, self.format) + extra
         except ValueError:
             raise DatasetError(f"time {text!r} does not match the format {self.format!r}") from None
+        except OverflowError:  # 24:00 of 9999-12-31
+            raise DatasetError(f"time {written!r} is out of range") from None
 
 
 def _cell_text(cell: Any) -> str:

@@ -102,7 +102,9 @@ class MqttListener:
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(_stop, client)
-        self._drain()
+        # All of it, not one chunk: paho acknowledged these (QoS 1), the broker won't resend.
+        while self._inbox:
+            self._drain()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         # paho's thread: queue and wake the loop once per burst.

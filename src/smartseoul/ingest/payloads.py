@@ -40,6 +40,8 @@ __all__ = [
 TIME_KEYS = ("TimeInstant", "ts")
 # Epoch numbers above this are milliseconds: 1e11 s is the year 5138.
 _MILLIS_FROM = 1e11
+# Characters of a raw value quoted in a rejection's detail.
+_SHOWN = 80
 
 
 @dataclass(slots=True)
@@ -80,8 +82,9 @@ def format_time(moment: datetime) -> str:
     >>> format_time(datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
     '2026-05-01T09:00:00.000Z'
     """
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: that writes the year 100 as "100", a DateTime the hub refuses.
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_time(raw: Any) -> str:
@@ -107,17 +110,39 @@ def parse_time(raw: Any) -> str:
         seconds = raw / 1000 if raw > _MILLIS_FROM else raw
         if not math.isfinite(seconds):
             raise ValueError(f"not a time: {raw!r}")
-        return format_time(datetime.fromtimestamp(seconds, UTC))
+        try:
+            return format_time(datetime.fromtimestamp(seconds, UTC))
+        except (OverflowError, OSError):  # what fromtimestamp raises beyond the platform's range
+            raise ValueError(f"time out of range: {raw!r}") from None
     if isinstance(raw, str):
         text = raw.strip()
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"not an ISO 8601 time: {raw!r}") from None
+            raise ValueError(f"not an ISO 8601 time: {_shown(raw)}") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return format_time(moment)
-    raise ValueError(f"not a time: {raw!r}")
+        try:
+            return format_time(moment)
+        except OverflowError:  # the year 1 or 9999 moved out of range by its UTC offset
+            raise ValueError(f"time out of range: {_shown(raw)}") from None
+    raise ValueError(f"not a time: {_shown(raw)}")
+
+
+def _shown(raw: Any) -> str:
+    """A raw value as a rejection's detail quotes it: short text, containers by their type.
+
+    A value nested a few hundred levels deep (orjson reads 1,024) would overflow ``repr``.
+
+    Examples
+    --------
+    >>> _shown("oops"), _shown([[1]]), len(_shown("x" * 1000))
+    ("'oops'", 'a list', 83)
+    """
+    if isinstance(raw, dict | list):
+        return f"a {'list' if isinstance(raw, list) else 'object'}"
+    text = repr(raw)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
 # Integer readings stay within 64 bits (signed): the hub's JSON (orjson) holds no larger one.
@@ -149,29 +174,31 @@ def convert_value(raw: Any, kind: str) -> Any:
     if kind == "Boolean":
         if isinstance(raw, bool):
             return raw
+        if isinstance(raw, dict | list):
+            raise ValueError(f"expected a boolean, got {_shown(raw)}")
         text = str(raw).strip().lower()
         if text in ("true", "1", "on"):
             return True
         if text in ("false", "0", "off"):
             return False
-        raise ValueError(f"expected a boolean, got {raw!r}")
+        raise ValueError(f"expected a boolean, got {_shown(raw)}")
     if isinstance(raw, bool | dict | list) or raw is None:
-        raise ValueError(f"expected a number, got {raw!r}")
+        raise ValueError(f"expected a number, got {_shown(raw)}")
     try:
         number = float(raw)
     except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {raw!r}") from None
+        raise ValueError(f"expected a number, got {_shown(raw)}") from None
     if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {raw!r}")
+        raise ValueError(f"expected a finite number, got {_shown(raw)}")
     if kind == "Integer":
         if not number.is_integer():
-            raise ValueError(f"expected an integer, got {raw!r}")
+            raise ValueError(f"expected an integer, got {_shown(raw)}")
         digits = raw.strip() if isinstance(raw, str) else ""
         whole = int(digits) if digits.lstrip("+-").isdigit() else int(number)  # exact if written so
         if not INT64_RANGE[0] <= whole < INT64_RANGE[1]:
             # JSON in the hub (orjson, jsonb as read back) keeps 64-bit integers: a larger
             # one would fail the whole batch it is written in.
-            raise ValueError(f"integer out of the 64-bit range: {raw!r}")
+            raise ValueError(f"integer out of the 64-bit range: {_shown(raw)}")
         return whole
     if kind != "Number":
         raise ValueError(f"unknown value type {kind!r}")
