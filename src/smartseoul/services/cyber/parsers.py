@@ -78,8 +78,11 @@ def detect_format(line: str) -> str:
         return "flow"
     if text.startswith("#separator") or text.startswith("#fields"):
         return "zeek"
-    if is_flow_header(next(csv.reader([text]), [])):
-        return "flow"
+    try:
+        if is_flow_header(next(csv.reader([text]), [])):
+            return "flow"
+    except csv.Error:  # e.g. a field over the csv module's 131,072-character limit
+        pass
     return "syslog"
 
 
@@ -98,7 +101,7 @@ def parse_lines(lines: Iterable[str], parser: Any, stats: ParseStats) -> Iterato
         except ParseError as err:
             stats.skip(err.reason, line)
             continue
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, csv.Error) as err:
             stats.skip(f"unreadable ({type(err).__name__})", line)
             continue
         if event is not None:

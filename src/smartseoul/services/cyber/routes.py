@@ -51,7 +51,7 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
     text = request.query_params.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not 0 <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= high:
         raise InvalidRequest(f"{name} must be an integer from 0 to {high}")
     return int(text)
 
@@ -111,10 +111,13 @@ async def change_incident(request: Request) -> Response:
         raise InvalidRequest("the body must be a JSON object") from None
     if not isinstance(body, dict) or not ({"status", "note"} & body.keys()):
         raise InvalidRequest("give a status and/or a note")
+    for name in ("note", "author"):  # null is no note / no author, not the text "None"
+        if not isinstance(body.get(name, ""), str | None):
+            raise InvalidRequest(f"{name} must be a string, got {body[name]!r}")
     try:
         updated = await update_incident(
             local_client(request.app), request.path_params["id"], status=body.get("status"),
-            note=str(body.get("note", "")), author=str(body.get("author", "")),
+            note=body.get("note") or "", author=body.get("author") or "",
             tenant=tenant_of(request),
         )  # fmt: skip
     except WorkflowError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,14 @@ from smartseoul.config import Settings
 __all__ = ["command"]
 
 _paths = click.Path(exists=True, path_type=Path)
+
+
+def _run(func: Callable[[], Any]) -> Any:
+    """Run a step; a bad season or model file becomes one line on stderr and exit status 1."""
+    try:
+        return func()
+    except (ValueError, OSError) as err:  # DatasetError and JSONDecodeError are ValueErrors
+        raise click.ClickException(str(err)) from None
 
 
 @click.group(
@@ -35,8 +44,8 @@ def train(paths: tuple[Path, ...], output: Path | None) -> None:
     from smartseoul.services.flood.files import evaluation_report, read_series, save_model
     from smartseoul.services.flood.service import model_path
 
-    series = read_series(paths)
-    report = evaluation_report(series, series)
+    series = _run(lambda: read_series(paths))
+    report = _run(lambda: evaluation_report(series, series))
     model = report["model"]
     target = output or model_path(Settings())
     save_model(model, target)
@@ -98,7 +107,8 @@ class _ManyPaths(click.Command):
 def evaluate(train_paths: tuple[Path, ...], test_paths: tuple[Path, ...], as_json: bool) -> None:
     from smartseoul.services.flood.files import evaluation_report, read_series
 
-    report = evaluation_report(read_series(train_paths), read_series(test_paths))
+    train, test = _run(lambda: (read_series(train_paths), read_series(test_paths)))
+    report = _run(lambda: evaluation_report(train, test))
     report.pop("model")
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
@@ -133,18 +143,20 @@ def _table(report: dict[str, Any]) -> str:
     help="Folder of the local SQLite store (default: ./var or SMARTSEOUL_DATA_DIR).",
 )
 def load(paths: tuple[Path, ...], url: str | None, data_dir: Path | None) -> None:
-    from smartseoul.datasets.han_river import read_han_river
     from smartseoul.ingest.cli import open_hub
-    from smartseoul.services.flood.files import season_paths
+    from smartseoul.services.flood.files import read_season, season_paths
     from smartseoul.services.flood.service import load_season
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
 
+    # Every file is read before anything is written: a bad file leaves the hub as it was.
+    seasons = _run(lambda: [read_season(path) for path in season_paths(paths)])
+
     async def work() -> int:
         total = 0
         async with open_hub(settings, url) as (client, _):
-            for path in season_paths(paths):
-                total += await load_season(client, list(read_han_river(path)))
+            for records in seasons:
+                total += await load_season(client, records)
         return total
 
     click.echo(f"{asyncio.run(work())} history instances written")
@@ -196,7 +208,7 @@ def run(url: str, host: str, port: int, callback: str | None, model_file: Path |
     from smartseoul.services.flood.service import FloodService, flood_config, model_path
 
     settings = Settings()
-    model = load_model(model_file or model_path(settings))
+    model = _run(lambda: load_model(model_file or model_path(settings)))
     endpoint = callback or f"http://{host}:{port}/flood/notify"
 
     @asynccontextmanager

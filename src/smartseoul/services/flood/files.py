@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from smartseoul.datasets import DatasetError
-from smartseoul.datasets.han_river import read_han_river, season_files
+from smartseoul.datasets.han_river import HanRiverRecord, read_han_river, season_files
 from smartseoul.services.flood.metrics import evaluate
 from smartseoul.services.flood.model import (
     FloodModel,
@@ -20,7 +20,14 @@ from smartseoul.services.flood.model import (
     series_from_records,
 )
 
-__all__ = ["evaluation_report", "load_model", "read_series", "save_model", "season_paths"]
+__all__ = [
+    "evaluation_report",
+    "load_model",
+    "read_season",
+    "read_series",
+    "save_model",
+    "season_paths",
+]
 
 
 def season_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -40,9 +47,25 @@ def season_paths(paths: Iterable[Path | str]) -> list[Path]:
     return found
 
 
+def read_season(path: Path | str) -> list[HanRiverRecord]:
+    """The rows of one season file; a file without any is an error naming it."""
+    records = list(read_han_river(path))
+    if not records:
+        raise DatasetError(f"{path}: no records")
+    return records
+
+
 def read_series(paths: Iterable[Path | str]) -> list[RiverSeries]:
     """One :class:`RiverSeries` per season file."""
-    return [series_from_records(read_han_river(path)) for path in season_paths(paths)]
+    found = []
+    for path in season_paths(paths):
+        try:
+            found.append(series_from_records(read_season(path)))
+        except DatasetError:
+            raise
+        except ValueError as err:
+            raise DatasetError(f"{path}: {err}") from None
+    return found
 
 
 def save_model(model: FloodModel, path: Path) -> None:
@@ -53,7 +76,13 @@ def save_model(model: FloodModel, path: Path) -> None:
 def load_model(path: Path) -> FloodModel:
     if not path.is_file():
         raise FileNotFoundError(f"no flood model at {path}: run `smartseoul flood train` first")
-    return FloodModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return FloodModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"{path}: not a flood model saved by `smartseoul flood train` "
+            f"({type(err).__name__}: {err})"
+        ) from None
 
 
 def evaluation_report(train: list[RiverSeries], test: list[RiverSeries]) -> dict[str, Any]:

@@ -108,6 +108,10 @@ def evaluate(
     observed = np.concatenate([o for o, _ in pairs])
     forecast = np.concatenate([f for _, f in pairs])
     mask = np.concatenate(masks)
+    empty = [code for g, code in enumerate(GAUGE_CODES) if not mask[:, g, :].any(axis=0).all()]
+    if empty:  # its metrics would be NaN, which JSON cannot carry
+        raise ValueError(f"nothing to score at some lead time of gauge(s) {', '.join(empty)}: "
+                         "the test data need hours of consecutive 10-minute readings")  # fmt: skip
     report = skill_report(observed, forecast, mask)
     report["events"] = _event_peaks(test, pairs, masks, event_discharge)
     return report

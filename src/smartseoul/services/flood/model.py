@@ -49,6 +49,8 @@ GAUGE_CODES: tuple[str, ...] = ("1018662", "1018680", "1018683", "1019630")
 STEP_SECONDS = 600
 LEADS: tuple[int, ...] = tuple(range(1, 19))
 """Lead times in 10-minute steps: 10 to 180 minutes."""
+MAX_SERIES_STEPS = 366 * 144
+"""Longest series read from one file: a year of 10-minute steps (a season is 184 days)."""
 
 _DISCHARGE_LAGS = (0, 3, 6, 9, 12, 18, 24, 36)  # steps: the release of the last 6 hours
 _LEVEL_CHANGES = (1, 3, 6, 12)
@@ -115,6 +117,10 @@ def series_from_records(records: Iterable[HanRiverRecord]) -> RiverSeries:
         raise ValueError("no records")
     start = rows[0].time.timestamp()
     n = int(round((rows[-1].time.timestamp() - start) / STEP_SECONDS)) + 1
+    if n > MAX_SERIES_STEPS:  # a wrong year in one row would ask for a grid over centuries
+        raise ValueError(f"records from {rows[0].time:%Y-%m-%d %H:%M} to "
+                         f"{rows[-1].time:%Y-%m-%d %H:%M} span more than a year of 10-minute "
+                         "steps; a season file covers one flood season")  # fmt: skip
     level = np.full((n, len(GAUGE_CODES)), np.nan)
     discharge, inflow, tide = (np.full(n, np.nan) for _ in range(3))
     for row in rows:
@@ -305,6 +311,9 @@ class _Ridge:
 def _fit_ridge(
     x: np.ndarray, y: np.ndarray, alpha: float, weight: np.ndarray | None = None
 ) -> _Ridge:
+    if not len(y):
+        raise ValueError("no complete rows to train on: the training data need hours of "
+                         "consecutive 10-minute readings of the dam, the tide and every gauge")  # fmt: skip
     w = np.ones(len(y)) if weight is None else weight / weight.mean()
     mean = np.average(x, axis=0, weights=w)
     scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))

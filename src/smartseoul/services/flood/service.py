@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -236,8 +237,8 @@ class FloodService:
         )  # fmt: skip
         for entity_id, attrs in history.items():
             for term, instances in attrs.items():
-                for instance in instances:
-                    self._put(entity_id, short(term), instance)
+                for reading in filter(None, map(_reading, instances)):
+                    self._put(entity_id, short(term), *reading)
         complete = self._complete_steps()
         if complete:
             latest = max(complete)
@@ -301,19 +302,20 @@ class FloodService:
         for entity in entities:
             kind = short(str(entity.get("type", "")))
             for name, value in entity.items():
-                if not isinstance(value, dict) or "observedAt" not in value:
+                reading = _reading(value)
+                if reading is None:
                     continue
                 term = short(name)
                 if kind == "WaterObserved":
-                    self._put(entity["id"], term, value)
+                    self._put(str(entity.get("id", "")), term, *reading)
                 elif kind == "WeatherObserved" and term == "precipitation":
                     gu = _district(entity)
-                    if gu is not None and value.get("value") is not None:
+                    if gu is not None:
                         new_rain.add(gu)
-                        moment = parse_time(value["observedAt"])
-                        readings = self.rain.setdefault(gu, {}).setdefault(entity["id"], [])
-                        if not readings or readings[-1][0] < moment:
-                            readings.append((moment, float(value["value"])))
+                        sensor = str(entity.get("id"))
+                        readings = self.rain.setdefault(gu, {}).setdefault(sensor, [])
+                        if not readings or readings[-1][0] < reading[0]:
+                            readings.append(reading)
         transitions = await self._forecast_pending()
         for gu in sorted(new_rain):
             transitions += await self._rain_alert(gu)
@@ -325,12 +327,9 @@ class FloodService:
             transitions += await self._forecast(step)
         return transitions
 
-    def _put(self, entity_id: str, term: str, instance: dict[str, Any]) -> None:
+    def _put(self, entity_id: str, term: str, moment: datetime, value: float) -> None:
         code = entity_id.rsplit(":", 1)[-1]
-        value = instance.get("value")
-        if value is None or "observedAt" not in instance:
-            return
-        epoch = parse_time(instance["observedAt"]).timestamp()
+        epoch = moment.timestamp()
         step = int(epoch // STEP_SECONDS * STEP_SECONDS)
         key = None
         if code in GAUGE_CODES and term == "waterLevel":
@@ -451,6 +450,30 @@ class FloodService:
             self.alerts.pop(subject, None)
         log.info("%s %s %s", step.action, step.alert.id, step.alert.level.key)
         return [step]
+
+
+def _reading(value: Any) -> tuple[datetime, float] | None:
+    """An attribute's ``observedAt`` and its value as a finite number, or ``None``.
+
+    A reading the service cannot use (a device's ``"n/a"``, a time without a zone) is
+    skipped: answered with an error, the hub would redeliver it again and again.
+
+    Examples
+    --------
+    >>> _reading({"value": 2.5, "observedAt": "2019-07-01T00:00:00Z"})[1]
+    2.5
+    >>> _reading({"value": "n/a", "observedAt": "2019-07-01T00:00:00Z"}) is None
+    True
+    """
+    if not isinstance(value, dict):
+        return None
+    try:
+        moment, number = parse_time(value["observedAt"]), float(value["value"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if moment.tzinfo is None or not math.isfinite(number):
+        return None
+    return moment, number
 
 
 def _district(entity: dict[str, Any]) -> str | None:

@@ -37,6 +37,12 @@ __all__ = [
     "read_points",
 ]
 
+MAX_WEIGHT = 1e12
+"""Largest weight of one point: sums of weights stay finite (1e308 + 1e308 is infinite)."""
+MAX_METRES = 1e8
+"""Largest x or y in metres: beyond any projected coordinate on Earth (squared distances
+of larger ones overflow)."""
+
 # WGS84 ellipsoid.
 _A = 6378137.0
 _E2 = 6.69437999014e-3
@@ -196,8 +202,8 @@ def points_from_records(
         coords[n] = [_number(row.get(name), where, name) for name in names]
         weight = row.get("weight")
         weights[n] = default_weight if weight in (None, "") else _number(weight, where, "weight")
-        if weights[n] < 0:
-            raise SafetyInputError(f"{where}: weight {weights[n]} is negative")
+        if not 0 <= weights[n] <= MAX_WEIGHT:
+            raise SafetyInputError(f"{where}: weight {weights[n]:g} is not from 0 to 10^12")
         ids.append(ident)
         times.append(_text(row.get("time")))
         kinds.append(_text(row.get("type")))
@@ -215,8 +221,12 @@ def _geojson_points(text: str, source: str, default_weight: float) -> PointSet:
         raise SafetyInputError(f"{source}: not a GeoJSON FeatureCollection with features")
     records: list[dict[str, Any]] = []
     for n, feature in enumerate(features):
-        props = dict(feature.get("properties") or {})
-        geometry = feature.get("geometry") or {}
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        if not isinstance(props or {}, dict) or not isinstance(geometry or {}, dict):
+            raise GeometryError(f"{source} feature {n}: not a GeoJSON Feature with object "
+                                "properties and geometry")  # fmt: skip
+        props, geometry = dict(props or {}), geometry or {}
         ident = props.pop("id", None) or feature.get("id")
         if geometry.get("type") != "Point":
             raise GeometryError(
@@ -264,6 +274,13 @@ def _check(ids: list[str], coords: np.ndarray, geographic: bool, source: str, wh
                 f"{where(i)} ({ids[i]}): lon {lon}, lat {lat} is not a WGS84 position "
                 "(lon in [-180, 180], lat in [-90, 90]; are x, y in metres named lon, lat?)"
             )
+    else:
+        bad = np.flatnonzero((np.abs(coords) > MAX_METRES).any(axis=1))
+        if bad.size:
+            i = int(bad[0])
+            x, y = coords[i]
+            raise GeometryError(f"{where(i)} ({ids[i]}): x {x:g}, y {y:g} is not a position in "
+                                "metres (|x| and |y| up to 10^8)")  # fmt: skip
 
 
 def project(
@@ -321,21 +338,29 @@ def read_areas(path: Path | str) -> list[Area]:
         data = json.loads(decode_text(path.read_bytes(), source=source))
     except (DatasetError, json.JSONDecodeError) as err:
         raise SafetyInputError(f"{source}: not a GeoJSON file ({err})") from None
-    return areas_from_features(data.get("features") or [], source=source)
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, list):
+        raise SafetyInputError(f"{source}: not a GeoJSON FeatureCollection")
+    return areas_from_features(features, source=source)
 
 
 def areas_from_features(features: Sequence[Mapping[str, Any]], *, source: str) -> list[Area]:
     """Areas from GeoJSON features (a file or hub entities' ``location``)."""
     areas: list[Area] = []
     for n, feature in enumerate(features):
+        if not isinstance(feature, Mapping):
+            raise GeometryError(f"{source} feature {n}: not a GeoJSON Feature object")
         props = feature.get("properties") or {}
+        if not isinstance(props, Mapping):
+            raise GeometryError(f"{source} feature {n}: properties must be an object")
         code = next((str(props[k]) for k in _CODE_KEYS if props.get(k)), str(feature.get("id", n)))
         name = next((str(props[k]) for k in _NAME_KEYS if props.get(k)), code)
         geometry = feature.get("geometry") or {}
         where = f"{source} feature {n} ({name})"
-        if geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        kind = geometry.get("type") if isinstance(geometry, Mapping) else geometry
+        if kind not in ("Polygon", "MultiPolygon"):
             raise GeometryError(f"{where}: geometry must be a Polygon or MultiPolygon, "
-                                f"got {geometry.get('type')!r}")  # fmt: skip
+                                f"got {kind!r}")  # fmt: skip
         try:
             polygon = shape(geometry)
         except (ValueError, TypeError, IndexError, AttributeError) as err:

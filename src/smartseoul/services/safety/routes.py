@@ -76,6 +76,15 @@ def _mapping(body: dict[str, Any], name: str, *, required: bool = False) -> Any:
     return value
 
 
+def _figures(name: str, figures: dict[str, Any] | None) -> Any:
+    """Counts per area (crimes, residents, cameras): each a number from 0 to 10^12."""
+    for area, value in (figures or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 <= value <= 1e12):  # fmt: skip
+            raise BadRequestData(f"{name}.{area} must be a count from 0, got {value!r}")
+    return figures
+
+
 def _records(body: dict[str, Any], name: str) -> list[Any]:
     value = body.get(name) or []
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
@@ -160,8 +169,8 @@ async def hotspots(request: Request) -> Response:
     body = await _body(request)
     settings = request.app.state.settings
     client = local_client(request.app)
-    counts = _mapping(body, "counts") or {}
-    population = _mapping(body, "population")
+    counts = _figures("counts", _mapping(body, "counts")) or {}
+    population = _figures("population", _mapping(body, "population"))
     statistic = _choice(body, "statistic", "rate" if population else "count", ("count", "rate"))
     permutations = _number(body, "permutations", settings.safety_permutations, low=19,
                            high=MAX_COUNT, integer=True)  # fmt: skip
@@ -222,12 +231,8 @@ async def allocate(request: Request) -> Response:
 
     body = await _body(request)
     cameras = _number(body, "cameras", high=MAX_COUNT, integer=True)
-    crimes, existing = _mapping(body, "crimes", required=True), _mapping(body, "existing")
-    for name, figures in (("crimes", crimes), ("existing", existing or {})):
-        for area, value in figures.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                    0 <= value <= 1e12):  # fmt: skip
-                raise BadRequestData(f"{name}.{area} must be a count from 0, got {value!r}")
+    crimes = _figures("crimes", _mapping(body, "crimes", required=True))
+    existing = _figures("existing", _mapping(body, "existing"))
     return _json(await _guard(lambda: allocate_cameras(cameras, crimes, existing)))
 
 
