@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from opendata_city import OVER_QUOTA, direct_store, issue_key, on_store, start_city
+from opendata_city import OVER_QUOTA, air_dataset, direct_store, issue_key, on_store, start_city
 
 from smartseoul.opendata.keys import KeyStore, LimitExceeded, hash_key, seconds_to_midnight
 
@@ -179,10 +179,53 @@ def test_usage_per_dataset_and_key(city):
     ],
 )
 def test_issue_refuses_limits_and_names_the_store_cannot_hold(city, body, detail):
-    before = city.http.get("/opendata/admin/keys", headers=city.auth()).json()
-    r = city.http.post("/opendata/admin/keys", json={"owner": "me", **body}, headers=city.auth())
+    auth = city.auth(issue_key(city.hub, "ops", role="admin", tenant="*"))  # any tenant
+    before = city.http.get("/opendata/admin/keys", headers=auth).json()
+    r = city.http.post("/opendata/admin/keys", json={"owner": "me", **body}, headers=auth)
     assert (r.status_code, r.json()["title"], r.json()["detail"]) == (400, "Bad Request", detail)
-    assert city.http.get("/opendata/admin/keys", headers=city.auth()).json() == before
+    assert city.http.get("/opendata/admin/keys", headers=auth).json() == before
     r = city.http.post("/opendata/admin/keys", json={"owner": "me", "daily_quota": 2**31 - 1},
-                       headers=city.auth())  # fmt: skip
+                       headers=auth)  # fmt: skip
     assert r.status_code == 201 and r.json()["daily_quota"] == 2**31 - 1
+
+
+def test_an_admin_key_acts_on_its_own_tenant_only(city):
+    # An admin key of one tenant could issue itself an admin key for every tenant ("*"),
+    # revoke other tenants' keys and publish live views of another tenant's data.
+    gangnam = issue_key(city.hub, "Gangnam-gu office", role="admin", tenant="gangnam")
+    other = issue_key(city.hub, "Jongno-gu app", tenant="jongno")[:10]  # its id
+    for tenant in ("*", "jongno", ""):
+        r = city.http.post("/opendata/admin/keys", headers=city.auth(gangnam),
+                           json={"owner": "x", "role": "admin", "tenant": tenant})  # fmt: skip
+        assert r.status_code == 403, r.text
+        assert r.json()["detail"].endswith("it cannot issue keys for it")
+    r = city.http.post("/opendata/admin/keys", headers=city.auth(gangnam),
+                       json={"owner": "Gangnam app", "tenant": "gangnam"})  # fmt: skip
+    assert r.status_code == 201 and r.json()["tenant"] == "gangnam"
+    listed = city.http.get("/opendata/admin/keys", headers=city.auth(gangnam)).json()
+    assert {k["tenant"] for k in listed} == {"gangnam"} and len(listed) == 2
+    r = city.http.delete(f"/opendata/admin/keys/{other}", headers=city.auth(gangnam))
+    assert r.status_code == 404
+    everyone = issue_key(city.hub, "ops", role="admin", tenant="*")
+    listed = city.http.get("/opendata/admin/keys", headers=city.auth(everyone)).json()
+    assert other in [k["id"] for k in listed]  # not revoked
+    # The default tenant's admin is one tenant's admin too.
+    r = city.http.post("/opendata/admin/keys", headers=city.auth(),
+                       json={"owner": "x", "tenant": "jongno"})  # fmt: skip
+    assert r.status_code == 403
+
+    # StationAir's views read the default tenant: not this key's to publish or remove.
+    for method in ("PUT", "DELETE"):
+        r = city.http.request(method, "/opendata/admin/datasets/StationAir",
+                              json=air_dataset() if method == "PUT" else None,
+                              headers=city.auth(gangnam))  # fmt: skip
+        assert r.status_code == 403, r.text
+    mine = air_dataset("GangnamAir")
+    for resource in mine["resources"]:
+        resource["id"] = "gangnam-" + resource["id"]
+        if resource.get("query"):
+            resource["query"]["tenant"] = "gangnam"
+    r = city.http.put("/opendata/admin/datasets/GangnamAir", json=mine, headers=city.auth(gangnam))
+    assert r.status_code == 200, r.text
+    shown = city.http.get("/api/3/action/package_show", params={"id": "StationAir"}).json()
+    assert shown["success"] is True

@@ -15,10 +15,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from smartseoul.opendata import seoul_api
-from smartseoul.opendata.catalog import CatalogError, NotFound, parse_dataset
+from smartseoul.opendata.catalog import CatalogError, Dataset, NotFound, parse_dataset
 from smartseoul.opendata.ckan import Ckan, CkanError
 from smartseoul.opendata.downloads import FORMATS, UnknownFormat, writer_for
-from smartseoul.opendata.keys import ApiKey, KeyError_, LimitExceeded
+from smartseoul.opendata.keys import ALL_TENANTS, ApiKey, KeyError_, LimitExceeded
 from smartseoul.opendata.plaza import Plaza, plaza_of
 from smartseoul.opendata.views import ViewError, open_table
 
@@ -75,6 +75,31 @@ async def admin_key(request: Request) -> ApiKey:
     if record.role != "admin":
         raise _Refusal(problem(403, "Forbidden", f"key {record.id} has role {record.role}, not admin"))
     return record
+
+
+def within(record: ApiKey, tenants: set[str], what: str) -> None:
+    """An admin key acts on its own tenant only (every tenant for ``*``): else it could
+    issue itself a key for all tenants, or publish another tenant's data."""
+    outside = sorted(t for t in tenants if record.tenant not in (ALL_TENANTS, t))
+    if outside:
+        raise _Refusal(problem(
+            403, "Forbidden",
+            f"key {record.id} is admin of tenant {record.tenant!r} only, not of "
+            f"{', '.join(repr(t) for t in outside)}: it cannot {what}",
+        ))  # fmt: skip
+
+
+def view_tenants(dataset: Dataset) -> set[str]:
+    """The hub tenants a dataset's live views read."""
+    return {r.query.tenant for r in dataset.resources if r.query is not None}
+
+
+async def published_tenants(catalog: Any, name: str) -> set[str]:
+    """The tenants the views of dataset ``name`` read, as published now (none if no such)."""
+    try:
+        return view_tenants(await catalog.get(name))
+    except NotFound:
+        return set()
 
 
 def guarded(handler: Any) -> Any:
@@ -170,8 +195,9 @@ def _attachment(filename: str) -> dict[str, str]:
 @guarded
 async def issue_key(request: Request) -> Response:
     """Issue an API key (admin); the key itself is shown only in this answer."""
-    await admin_key(request)
+    issuer = await admin_key(request)
     body = await _body(request)
+    within(issuer, {str(body.get("tenant", ""))}, "issue keys for it")
     try:
         key, record = await plaza_of(request.app).keys.issue(
             str(body.get("owner", "")),
@@ -188,29 +214,40 @@ async def issue_key(request: Request) -> Response:
 @guarded
 async def list_keys(request: Request) -> Response:
     """Every key (ids, owners, roles, limits; never the keys themselves)."""
-    await admin_key(request)
-    return json([k.public() for k in await plaza_of(request.app).keys.list_keys()])
+    admin = await admin_key(request)
+    keys = await plaza_of(request.app).keys.list_keys()
+    return json([k.public() for k in keys if admin.tenant in (ALL_TENANTS, k.tenant)])
 
 
 @guarded
 async def revoke_key(request: Request) -> Response:
     """Revoke a key by its id."""
-    await admin_key(request)
-    if not await plaza_of(request.app).keys.revoke(request.path_params["id"]):
-        return problem(404, "Not Found", f"no live key with id {request.path_params['id']}")
+    admin = await admin_key(request)
+    keys = plaza_of(request.app).keys
+    key_id = request.path_params["id"]
+    # Keys of other tenants are not this admin's to see: the same 404 as for no key.
+    mine = any(
+        k.id == key_id and admin.tenant in (ALL_TENANTS, k.tenant) for k in await keys.list_keys()
+    )
+    if not mine or not await keys.revoke(key_id):
+        return problem(404, "Not Found", f"no live key with id {key_id}")
     return Response(status_code=204)
 
 
 @guarded
 async def put_dataset(request: Request) -> Response:
     """Create or replace a dataset (JSON body: the dataset description)."""
-    await admin_key(request)
+    admin = await admin_key(request)
     body = await _body(request)
     body.setdefault("name", request.path_params["name"])
     if body["name"] != request.path_params["name"]:
         return problem(400, "Bad Request", "name: the body's name differs from the URL's")
+    catalog = plaza_of(request.app).catalog
     try:
-        dataset = await plaza_of(request.app).catalog.put_dataset(parse_dataset(body))
+        dataset = parse_dataset(body)
+        within(admin, view_tenants(dataset), "publish its data")
+        within(admin, await published_tenants(catalog, dataset.name), "replace its views")
+        dataset = await catalog.put_dataset(dataset)
     except CatalogError as exc:
         return problem(400, "Bad Request", str(exc))
     return json(dataset.model_dump(), 200)
@@ -219,8 +256,10 @@ async def put_dataset(request: Request) -> Response:
 @guarded
 async def delete_dataset(request: Request) -> Response:
     """Delete a dataset, its resources and files."""
-    await admin_key(request)
-    if not await plaza_of(request.app).catalog.delete_dataset(request.path_params["name"]):
+    admin = await admin_key(request)
+    catalog = plaza_of(request.app).catalog
+    within(admin, await published_tenants(catalog, request.path_params["name"]), "delete its views")
+    if not await catalog.delete_dataset(request.path_params["name"]):
         return problem(404, "Not Found", f"no dataset named {request.path_params['name']}")
     return Response(status_code=204)
 
