@@ -449,6 +449,12 @@ def test_provisioning_refuses_what_no_reading_could_use(hub):
         ({"apikey": "k\x001"},
          "The request holds a NUL character (U+0000), which the hub does not store"),
     ]  # fmt: skip
+    # Apikeys that no MQTT topic or URL path can carry, measure names no payload can.
+    apikey = "apikey: up to 128 letters, digits, '.', '_', ':' or '-' (no '/', '+', '#')"
+    cases += [({"apikey": key}, apikey) for key in ("k/1", "k+1", "k#1", "k 1", "k" * 129)]
+    for short in ("", "t|h", "t#2", "ts", "TimeInstant"):
+        cases.append(({"measures": {short: "temperature"}}, f"measures.{short}: a measure "
+                      "name: not empty, without | or #, not a time key"))  # fmt: skip
     # Readings to these names were acknowledged and dropped (id, @context, createdAt...),
     # corrupted the target (@id, @type) or failed every time (type, scope, location...).
     for attr in ("id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt",

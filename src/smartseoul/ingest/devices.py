@@ -24,6 +24,7 @@ from smartseoul.hub.entities import ENTITY_MEMBERS, GEO_ATTRS, check_name
 from smartseoul.hub.errors import BadRequestData, NgsiError
 from smartseoul.hub.jsonld import DEFAULT_VOCAB
 from smartseoul.hub.limits import check_name_length
+from smartseoul.ingest.payloads import TIME_KEYS
 
 __all__ = [
     "DEVICE_PREFIX",
@@ -156,9 +157,18 @@ class Device:
             raise DeviceSpecError("id", f"{self.device_id!r} is not a valid device id")
         if not self.apikey:
             raise DeviceSpecError("apikey", "an apikey is required")
+        if not _DEVICE_ID.match(self.apikey):  # it travels in MQTT topics and URLs too
+            raise DeviceSpecError(
+                "apikey", "up to 128 letters, digits, '.', '_', ':' or '-' (no '/', '+', '#')"
+            )
         if MAIN not in self.targets:
             raise DeviceSpecError("entityId", "a main target entity is required")
         for short, measure in self.measures.items():
+            # UltraLight splits on | and #, and TimeInstant / ts are the payload's time.
+            if not short or "|" in short or "#" in short or short in TIME_KEYS:
+                raise DeviceSpecError(
+                    f"measures.{short}", "a measure name: not empty, without | or #, not a time key"
+                )
             if measure.kind not in VALUE_TYPES:
                 raise DeviceSpecError(f"measures.{short}.type", f"one of {', '.join(VALUE_TYPES)}")
             if measure.target not in self.targets:
