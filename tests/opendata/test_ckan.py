@@ -84,6 +84,14 @@ def test_resource_show(city):
     assert res["size"] == len(CCTV_CSV)
     assert res["url"].endswith("/opendata/datasets/CctvFile/resources/cctv-file/download")
     failed(action(city, "resource_show", id="nope"), 404, "Not Found Error")
+    # A new file of another kind: the format follows it (it stayed "CSV").
+    r = city.http.put("/opendata/admin/resources/cctv-file/file", params={"filename": "cctv.json"},
+                      content=b'[{"gu": "Jongno-gu", "cameras": 5}]', headers=city.auth())  # fmt: skip
+    assert r.status_code == 200, r.text
+    res = ok(action(city, "resource_show", id="cctv-file"))
+    assert (res["format"], res["size"]) == ("JSON", 35)
+    rows = ok(action(city, "datastore_search", resource_id="cctv-file"))["records"]
+    assert rows == [{"_id": 1, "gu": "Jongno-gu", "cameras": 5}]
 
 
 def test_datastore_search(city):

@@ -366,8 +366,12 @@ class Catalog:
         dataset, resource = await self.resource(resource_id)
         if resource.kind != "file":
             raise CatalogError(f"resource {resource_id} is a live view, not a file", field="id")
+        # The format follows the file unless the dataset declared one: a JSON file replacing
+        # a CSV one was still listed as CSV.
+        derived = resource.filename.rsplit(".", 1)[-1].upper() if resource.filename else ""
+        if not resource.format or resource.format == derived:
+            resource.format = filename.rsplit(".", 1)[-1].upper()
         resource.filename, resource.media_type, resource.size = filename, media_type, len(content)
-        resource.format = resource.format or filename.rsplit(".", 1)[-1].upper()
         async with self.store.write() as conn:
             await conn.execute("DELETE FROM od_files WHERE resource_id=?", [resource_id])
             await conn.execute(
