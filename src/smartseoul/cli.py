@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
-from smartseoul.config import Settings
+from smartseoul.config import Settings, settings_problem
 from smartseoul.ingest.cli import import_command
 from smartseoul.opendata.cli import opendata as opendata_command
 from smartseoul.services import service_commands
@@ -51,7 +52,8 @@ def setup_logging(settings: Settings) -> dict[str, Any]:
 def server_options(func: Any) -> Any:
     func = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
                         help="Folder for the SQLite database (default: ./var or SMARTSEOUL_DATA_DIR).")(func)
-    func = click.option("--port", type=int, default=None, help="Port to listen on (default 1026).")(func)
+    func = click.option("--port", type=click.IntRange(0, 65535), default=None,
+                        help="Port to listen on (default 1026).")(func)
     func = click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")(func)
     return func
 
@@ -64,7 +66,15 @@ def make_settings(host: str | None, port: int | None, data_dir: Path | None) -> 
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    if not settings.is_postgres:  # the SQLite file goes there: say so now, not in a traceback
+        try:
+            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise click.ClickException(
+                f"cannot use {settings.sqlite_path.parent} for the database: {err.strerror}"
+            ) from None
+    return settings
 
 
 def run_server(settings: Settings, *, workers: int = 1, prepare: Any = None) -> None:
@@ -98,7 +108,20 @@ def run_server(settings: Settings, *, workers: int = 1, prepare: Any = None) -> 
         uvicorn.run(app, **common)
 
 
-@click.group(help="smartseoul: an open smart-city platform around an NGSI-LD city data hub.")
+class _Commands(click.Group):
+    """Every command reads SMARTSEOUL_* settings: a bad one is a usage error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as err:
+            if err.title != Settings.__name__:
+                raise
+            raise click.UsageError("invalid settings:\n" + settings_problem(err)) from None
+
+
+@click.group(cls=_Commands,
+             help="smartseoul: an open smart-city platform around an NGSI-LD city data hub.")
 @click.version_option(package_name="smartseoul")
 def main() -> None:
     pass

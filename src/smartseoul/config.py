@@ -6,8 +6,30 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def settings_problem(error: ValidationError) -> str:
+    """What is wrong with the settings, one line per setting, named as in the environment.
+
+    Examples
+    --------
+    >>> try:
+    ...     Settings(port=99999)
+    ... except ValidationError as err:
+    ...     print(settings_problem(err))
+    SMARTSEOUL_PORT: Input should be less than or equal to 65535 (got 99999)
+    """
+    lines = []
+    for item in error.errors():
+        name = "SMARTSEOUL_" + "_".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        if item["loc"]:
+            lines.append(f"{name}: {message} (got {item['input']!r})")
+        else:
+            lines.append(message)
+    return "\n".join(lines)
 
 
 class Settings(BaseSettings):
@@ -24,7 +46,7 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(
-        1026, description="Port the HTTP server listens on (1026: the NGSI-LD custom)."
+        1026, ge=0, le=65535, description="Port the HTTP server listens on (1026: the NGSI-LD custom)."
     )
     base_url: str = Field(
         "",
@@ -32,9 +54,9 @@ class Settings(BaseSettings):
         "derived from host and port when empty.",
     )
     max_limit: int = Field(
-        1000, description="Largest `limit` a query may ask for (TooManyResults above)."
+        1000, ge=1, description="Largest `limit` a query may ask for (TooManyResults above)."
     )
-    default_limit: int = Field(20, description="Page size when a query gives no `limit`.")
+    default_limit: int = Field(20, ge=1, description="Page size when a query gives no `limit`.")
     max_body_bytes: int = Field(
         64 * 2**20,
         ge=1,
@@ -47,15 +69,17 @@ class Settings(BaseSettings):
         description="Instances per attribute and dataset in one temporal answer; more gives "
         "206 Partial Content with a Content-Range.",
     )
-    context_fetch_timeout: float = Field(5.0, description="Seconds to wait for a remote @context.")
-    context_cache_size: int = Field(256, description="Remote @context documents kept in memory.")
-    log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR).")
+    context_fetch_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a remote @context.")
+    context_cache_size: int = Field(256, ge=0, description="Remote @context documents kept in memory.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)."
+    )
     log_json: bool = Field(True, description="Write one JSON object per log line.")
     iot_mqtt_url: str = Field(
         "",
         description="MQTT broker the IoT agent listens on (mqtt://host:port); empty: HTTP ingestion only.",
     )
-    postgres_pool_size: int = Field(8, description="Connections in the PostgreSQL pool.")
+    postgres_pool_size: int = Field(8, ge=1, description="Connections in the PostgreSQL pool.")
     sqlite_mmap_mb: int = Field(
         0, ge=0, description="Megabytes of the SQLite file read through a memory map "
         "(0: none; reads go through SQLite's own page cache)."
@@ -150,6 +174,20 @@ class Settings(BaseSettings):
     cyber_incident_window_minutes: float = Field(
         60.0, gt=0, description="Alerts on one asset and technique this close in time form one incident."
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _limits(self) -> Settings:
+        if self.default_limit > self.max_limit:
+            raise ValueError(
+                f"SMARTSEOUL_DEFAULT_LIMIT ({self.default_limit}) is above "
+                f"SMARTSEOUL_MAX_LIMIT ({self.max_limit})"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
