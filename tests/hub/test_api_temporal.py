@@ -435,3 +435,33 @@ def test_aggregation_periods_and_times_at_the_ends_of_the_calendar(hub):
     assert out["speed"]["min"] == [
         [5, "0001-01-01T00:00:00.000000Z", "2000-01-01T00:00:00.000000Z"]
     ]
+
+
+def test_concurrent_temporal_creates_of_one_entity(hub):
+    # Each request read "absent" before writing: several answered 201 Created, and the
+    # types of all but the last were lost.
+    import threading
+
+    import httpx
+
+    statuses: dict[int, list[int]] = {}
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=hub.api, timeout=60) as http:
+            for k in range(6):
+                body = {"id": f"urn:ngsi-ld:Gauge:{k}", "type": f"Kind{n}",
+                        "level": [{"type": "Property", "value": n,
+                                   "observedAt": f"2026-07-01T00:{n:02d}:00Z"}]}  # fmt: skip
+                r = http.post("/temporal/entities", json=body)
+                statuses.setdefault(k, []).append(r.status_code)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for k in range(6):
+        assert sorted(statuses[k]) == [201, 204, 204, 204, 204, 204], statuses
+        got = hub.http.get(f"/temporal/entities/urn:ngsi-ld:Gauge:{k}").json()
+        assert sorted(got["type"]) == [f"Kind{n}" for n in range(6)]
+        assert sorted(i["value"] for i in got["level"]) == list(range(6))

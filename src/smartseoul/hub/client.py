@@ -16,6 +16,7 @@ import orjson
 
 from smartseoul.hub.errors import NgsiError
 from smartseoul.hub.jsonld import CORE_CONTEXT_URL, link_header
+from smartseoul.hub.store.base import retry_conflicts
 
 ContextValue = str | dict[str, Any] | list[Any] | None
 _IDS_PER_REQUEST = 50  # entity ids in one temporal query URL
@@ -141,8 +142,10 @@ class LocalHubClient:
         replace: bool = False,
     ) -> Outcome:
         expand = (await self._context(context)).expand
-        result, _ = await self.broker.batch_upsert(
-            tenant, [(e, expand) for e in entities], mode="replace" if replace else "update"
+        items = [(e, expand) for e in entities]
+        mode = "replace" if replace else "update"
+        result, _ = await retry_conflicts(
+            lambda: self.broker.batch_upsert(tenant, items, mode=mode)
         )
         return Outcome(
             written=list(result.success),
@@ -158,7 +161,7 @@ class LocalHubClient:
         tenant: str = "",
     ) -> None:
         expand = (await self._context(context)).expand
-        await self.broker.append_attrs(tenant, entity_id, attrs, expand)
+        await retry_conflicts(lambda: self.broker.append_attrs(tenant, entity_id, attrs, expand))
 
     async def get(
         self,
@@ -268,7 +271,7 @@ class LocalHubClient:
     ) -> None:
         expand = (await self._context(context)).expand
         body = {"id": entity_id, "type": type, **attrs}
-        await self.broker.upsert_temporal_entity(tenant, body, expand)
+        await retry_conflicts(lambda: self.broker.upsert_temporal_entity(tenant, body, expand))
 
     async def replace_history_instance(
         self,
@@ -281,8 +284,10 @@ class LocalHubClient:
         tenant: str = "",
     ) -> None:
         expand = (await self._context(context)).expand
-        await self.broker.modify_temporal_instance(
-            tenant, entity_id, attr, instance_id, instance, expand
+        await retry_conflicts(
+            lambda: self.broker.modify_temporal_instance(
+                tenant, entity_id, attr, instance_id, instance, expand
+            )
         )
 
     async def subscribe(

@@ -310,6 +310,7 @@ class TemporalOperations(EntityOperations):
             )
             batch = self.feed.temporal_batch(found, change)
         async with self.store.transaction(tenant) as tx:
+            await tx.expect_temporal_entity(entity_id, existing)
             await self._queue(tx, batch)
             await tx.append_history(rows)
             await tx.upsert_temporal_entities([entity])
@@ -423,6 +424,7 @@ class TemporalOperations(EntityOperations):
             )
             batch = self.feed.temporal_batch(found, change)
         async with self.store.transaction(tenant) as tx:
+            await tx.expect_temporal_entity(entity.entity_id, entity)
             await self._queue(tx, batch)
             await tx.update_history_instance(entity.entity_id, name, instance_id, row)
             await tx.upsert_temporal_entities([after])

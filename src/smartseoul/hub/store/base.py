@@ -71,12 +71,36 @@ deleted, num, data)``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Entity = dict[str, Any]
+T = TypeVar("T")
+WRITE_ATTEMPTS = 4  # a write that loses to concurrent ones runs at most this often
+
+
+class WriteConflict(Exception):
+    """A write transaction lost to concurrent ones and was rolled back whole, so running it
+    again is safe: on PostgreSQL a deadlock, a serialization failure or a row another
+    transaction inserted first; on both stores a temporal entity changed since it was read
+    (``Tx.expect_temporal_entity``)."""
+
+
+async def retry_conflicts(run: Callable[[], Awaitable[T]]) -> T:
+    """``run()``, again after a short random pause while it ends in WriteConflict: two
+    batches locking the same entities in another order deadlock, and PostgreSQL aborts one."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return await run()
+        except WriteConflict:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 @dataclass(slots=True)
@@ -180,6 +204,10 @@ class Tx(Protocol):
     async def append_history(self, rows: Sequence[HistoryRow]) -> None: ...
 
     async def upsert_temporal_entities(self, rows: Sequence[TemporalEntityRow]) -> None: ...
+
+    async def expect_temporal_entity(self, entity_id: str, seen: TemporalEntityRow | None) -> None:
+        """WriteConflict unless the temporal entity is still as ``seen`` (read before the
+        transaction, None: absent); holds it until the commit."""
 
     async def mark_temporal_deleted(self, entity_ids: Sequence[str], deleted_at: float) -> None: ...
 

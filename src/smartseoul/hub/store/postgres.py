@@ -10,14 +10,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
+from smartseoul.hub.store.base import WriteConflict
 from smartseoul.hub.store.sql import SqlStore
 from smartseoul.hub.store.sqlcommon import check_params
 from smartseoul.hub.store.sqlfilter import NAME_IDS
 from smartseoul.hub.store.subscription_sql import SCHEMA_POSTGRES
+
+# A transaction that lost to concurrent ones: a deadlock (two batches locking the same
+# entities in another order), a serialization failure, or a row another transaction
+# inserted first (two upserts creating one entity). Run again, it sees their writes.
+_CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure, errors.UniqueViolation)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at DOUBLE PRECISION);
@@ -211,8 +217,11 @@ class PostgresStore(SqlStore):
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_Conn]:
         assert self.pool is not None, "store not open"
-        async with self.pool.connection() as conn, conn.transaction():
-            yield _Conn(conn)
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                yield _Conn(conn)
+        except _CONFLICTS as err:
+            raise WriteConflict(str(err).splitlines()[0]) from err
 
     async def insert_entity_rows(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
         if not rows:

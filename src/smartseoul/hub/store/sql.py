@@ -23,6 +23,7 @@ from smartseoul.hub.store.base import (
     PeriodStats,
     SeriesStats,
     TemporalEntityRow,
+    WriteConflict,
 )
 from smartseoul.hub.store.indexing import geo_rows, index_rows
 from smartseoul.hub.store.sqlcommon import Conn, dumps, loads, marks
@@ -360,7 +361,9 @@ class SqlTx:
                 "INSERT INTO temporal_entities (tenant, entity_id, types, scopes, created_at, "
                 "modified_at, deleted_at) VALUES (?,?,?,?,?,?,NULL) "
                 "ON CONFLICT (tenant, entity_id) DO UPDATE SET types=excluded.types, "
-                "scopes=excluded.scopes, modified_at=excluded.modified_at, deleted_at=NULL",
+                "scopes=excluded.scopes, modified_at=excluded.modified_at, deleted_at=NULL, "
+                # a row claimed by expect_temporal_entity has none yet
+                "created_at=COALESCE(temporal_entities.created_at, excluded.created_at)",
                 [
                     (
                         self.tenant,
@@ -372,6 +375,26 @@ class SqlTx:
                     )
                     for r in rows
                 ],
+            )
+
+    async def expect_temporal_entity(self, entity_id: str, seen: TemporalEntityRow | None) -> None:
+        """WriteConflict unless the temporal entity is as ``seen`` before the transaction: a
+        concurrent write would be overwritten (types, scopes) or both would answer "created".
+        The row stays locked (PostgreSQL) or is claimed with a plain INSERT, which a
+        concurrent creator's makes a unique violation, until the commit."""
+        rows = await self.conn.fetchall(
+            "SELECT modified_at, deleted_at FROM temporal_entities WHERE tenant=? AND entity_id=?"
+            + self.store.lock_clause,
+            [self.tenant, entity_id],
+        )
+        now = tuple(rows[0]) if rows else None
+        if now != (None if seen is None else (seen.modified_at, seen.deleted_at)):
+            raise WriteConflict(f"the temporal evolution of {entity_id} changed meanwhile")
+        if seen is None:
+            await self.conn.execute(
+                "INSERT INTO temporal_entities (tenant, entity_id, types, scopes, created_at, "
+                "modified_at, deleted_at) VALUES (?,?,'[]','[]',NULL,NULL,NULL)",
+                [self.tenant, entity_id],
             )
 
     async def mark_temporal_deleted(self, entity_ids: Sequence[str], deleted_at: float) -> None:
