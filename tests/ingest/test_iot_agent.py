@@ -144,11 +144,17 @@ def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
             assert ul.status_code == 200 and ul.json()["accepted"] == 1
             assert (await http.post("/iot/nope/probe-1/attrs", content=b"t|1")).status_code == 403
             assert (await http.post("/iot/k1/ghost/attrs", content=b"t|1")).status_code == 404
+            # A message over 1 MiB is refused before it is parsed (it was parsed whole).
+            huge = b'{"t": 1, "note": "' + b"x" * (1 << 20) + b'"}'
+            too_large = await http.post("/iot/k1/probe-1/attrs", content=huge)
+            assert too_large.status_code == 413
+            assert too_large.json()["refused"] == "payload_too_large"
+            assert agent.stats.rejected["payload_too_large"] == 1
             malformed = await http.post("/iot/k1/probe-1/attrs", content=b"{broken")
             assert malformed.status_code == 400
 
             stats = (await http.get("/iot/stats")).json()
-            assert stats["measurements"] == 3 and stats["messages"] == {"http": 5}
+            assert stats["measurements"] == 3 and stats["messages"] == {"http": 6}
             assert stats["rejected"]["bad_value"] == 1
             assert stats["rejected"]["unmapped_measure"] == 1
             assert stats["rejected"]["wrong_apikey"] == 1

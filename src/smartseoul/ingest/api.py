@@ -20,7 +20,7 @@ from smartseoul.ingest.iot_agent import IotAgent, Receipt
 __all__ = ["routes"]
 
 # Refusals of a whole message, as HTTP statuses.
-_REFUSED_STATUS = {"unknown_device": 404, "wrong_apikey": 403}
+_REFUSED_STATUS = {"unknown_device": 404, "wrong_apikey": 403, "payload_too_large": 413}
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -51,6 +51,7 @@ TOPIC_PREFIX = "smartseoul"
 _WRITE_ATTEMPTS = 3
 # Entities per hub write when a backlog is flushed (about 2,500 S-DoT measurements).
 _WRITE_SLICE = 500
+MAX_PAYLOAD_BYTES = 1 << 20  # one device message; a larger one is refused unparsed
 
 
 @dataclass(slots=True)
@@ -298,6 +299,10 @@ class IotAgent:
         if apikey != device.apikey:
             self.stats.reject(device.device_id, Rejection("wrong_apikey", f"apikey {apikey!r}"))
             return Receipt(refused="wrong_apikey")
+        if len(payload) > MAX_PAYLOAD_BYTES:  # parsed whole on the event loop: bound it
+            detail = f"{len(payload)} bytes, more than {MAX_PAYLOAD_BYTES}"
+            self.stats.reject(device.device_id, Rejection("payload_too_large", detail))
+            return Receipt(refused="payload_too_large")
         parsed = parse_payload(payload, content_type=content_type)
         receipt = Receipt(rejections=parsed.rejections, tenant=device.tenant)
         received_at = format_time(_utc(received))

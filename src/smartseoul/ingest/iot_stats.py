@@ -20,6 +20,7 @@ REASONS = {
     "bad_topic": "MQTT topic not of the form smartseoul/{apikey}/{device_id}/attrs",
     "unknown_device": "no Device entity provisioned for the device id",
     "wrong_apikey": "the apikey does not match the device's",
+    "payload_too_large": "a message over 1 MiB, refused unparsed",
     "malformed_payload": "the payload, or a part of it, could not be parsed",
     "empty_payload": "the payload holds no measurement",
     "unmapped_measure": "a measurement name not in the device's measurementMap",
