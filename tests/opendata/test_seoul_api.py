@@ -237,3 +237,19 @@ def test_xml_replaces_characters_xml_forbids(city):
     assert (row.findtext("A"), row.findtext("B")) == ("x\ufffdy\ufffd", "\ufffd\tz<")
     body = call(city, f"/{city.reader}/json/Controls/1/5").json()["Controls"]
     assert body["row"] == [{"A": "x\x01y\x1f", "B": "\ufffe\tz<"}]  # JSON escapes them
+
+
+def test_xml_element_names_are_names_every_parser_reads(city):
+    # str.isalnum() kept "²" and "Ⅳ" in element names, which no XML parser accepts: the
+    # whole answer was unreadable.
+    data = {"name": "Odd", "title": {"en": "o"}, "description": {"en": "o"},
+            "resources": [{"id": "odd", "kind": "file", "name": {"en": "o"}}]}  # fmt: skip
+    assert city.put_dataset(data).status_code == 200
+    csv = "면적(m²),단계Ⅳ,2차,측정소명\r\n1,2,3,종로\r\n".encode()
+    r = city.http.put("/opendata/admin/resources/odd/file?filename=o.csv", content=csv,
+                      headers=city.auth())  # fmt: skip
+    assert r.status_code == 200
+    row = ET.fromstring(call(city, f"/{city.reader}/xml/Odd/1/5").content).find("row")
+    assert [(child.tag, child.text) for child in row] == [
+        ("면적_m__", "1"), ("단계_", "2"), ("_2차", "3"), ("측정소명", "종로")
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
@@ -89,9 +90,31 @@ def render_json(answer: SeoulAnswer) -> bytes:
     )
 
 
+def _name_char(c: str, first: bool) -> bool:
+    """A character every XML parser takes in an element name: the letters (and, after the
+    first, digits, marks and "-") of the basic plane that XML 1.0's fourth edition, which
+    expat still follows, and its fifth both allow. ``str.isalnum`` let "²" or "Ⅳ" through,
+    which made the whole document unreadable."""
+    if c.isascii():
+        return c.isalpha() or c == "_" or (not first and (c.isdigit() or c == "-"))
+    if ord(c) > 0xFFFF:
+        return False
+    kind = unicodedata.category(c)
+    return kind in ("Ll", "Lu", "Lo") or (not first and kind in ("Mn", "Mc"))
+
+
 def _xml_name(name: str) -> str:
-    out = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
-    return out if out and (out[0].isalpha() or out[0] == "_") else "_" + out
+    """A column name as an XML element name: other characters become "_".
+
+    Examples
+    --------
+    >>> _xml_name("측정소명"), _xml_name("PM2.5"), _xml_name("m²"), _xml_name("2nd")
+    ('측정소명', 'PM2_5', 'm_', '_2nd')
+    """
+    out = "".join(c if _name_char(c, False) else "_" for c in name)
+    if not out or not _name_char(out[0], True):
+        out = "_" + out
+    return out
 
 
 # Characters XML 1.0 forbids in a document (control characters, surrogates, U+FFFE/F): a
