@@ -188,9 +188,13 @@ def read_han_river(path: Path | str) -> Iterator[HanRiverRecord]:
         match = _GAUGE_COLUMN.match(title)
         if match:
             gauges[match.group(1)].append((match.group(2), index))
+    used = [position["ymdhm"], *(position[name] for name in _DAM_COLUMNS)]
+    needed = 1 + max(used + [index for pairs in gauges.values() for _, index in pairs])
     for number, row in enumerate(rows, start=2):
         if not row:
             continue
+        if len(row) < needed:
+            raise DatasetError(f"{path}: row {number}: {len(row)} columns, {needed} expected")
         try:
             record = HanRiverRecord(
                 time=parse_ymdhm(row[position["ymdhm"]]),

@@ -39,7 +39,7 @@ def test_unusable_season_files_are_one_line_and_status_1(tmp_path):
     cases = {
         "empty.csv": "empty.csv: no column ymdhm, swl, inf, sfw, ecpc, tototf, tide_level in header []",
         "header.csv": "header.csv: no records",
-        "cut.csv": "cut.csv: row 2: list index out of range",
+        "cut.csv": "cut.csv: row 2: 4 columns, 15 expected",
         "one.csv": "no complete rows to train on",
         "year1.csv": "year1.csv: records from 1-07-01 09:00 to 2030-07-03 10:50 span more than a year",
     }  # fmt: skip
