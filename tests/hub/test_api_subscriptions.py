@@ -410,6 +410,46 @@ def test_mqtt_notification(hub: Hub, mqtt_messages: tuple[str, queue.Queue[Any]]
                              "level": 3.25}]  # fmt: skip
 
 
+def test_a_receiver_reply_is_not_read_whole(hub: Hub):
+    # The notifier read every reply whole: an endpoint answering with an endless body (here
+    # 200 MB) filled the hub's memory until the delivery timed out.
+    import socket as sockets
+
+    listener = sockets.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200000000\r\n\r\n")
+            total, chunk = 0, b"x" * 65536
+            try:
+                while total < 200_000_000:
+                    total += conn.send(chunk)
+            except OSError:  # the hub closed the connection
+                pass
+            sent.append(total)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    sub_id = subscribe(hub, f"http://127.0.0.1:{listener.getsockname()[1]}/notify")
+    create_gauge(hub)
+    thread.join(timeout=30)
+    listener.close()
+    assert sent and sent[0] < 20_000_000, sent
+    deadline = time.time() + 10
+    while hub.http.get(f"/subscriptions/{sub_id}").json()["notification"].get("timesSent") != 1:
+        assert time.time() < deadline, "the delivery was not counted as sent"
+        time.sleep(0.05)
+
+
 def test_http_client_errors_do_not_block_writes(hub: Hub):
     subscribe(hub, "http://127.0.0.1:1/unreachable")
     start = time.perf_counter()

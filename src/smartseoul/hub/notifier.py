@@ -34,6 +34,7 @@ from smartseoul.hub.subscription_feed import SubscriptionFeed, joined, outbox_ro
 from smartseoul.hub.subscription_match import notification_entity
 
 log = logging.getLogger("smartseoul.notifier")
+REPLY_BYTES = 64 * 1024  # of a receiver's reply read before the connection is dropped
 DEFAULT_TIMEOUT = 10.0  # seconds a delivery may take (an endpoint's ``timeout`` overrides it)
 
 
@@ -186,9 +187,21 @@ class Notifier:
             headers["Link"] = link
         if row.tenant:
             headers["NGSILD-Tenant"] = row.tenant
-        response = await self.http.post(
-            uri, content=row.payload.encode(), headers=headers, timeout=timeout
+        request = self.http.build_request(
+            "POST", uri, content=row.payload.encode(), headers=headers, timeout=timeout
         )
+        # Only the status matters. A reply is read up to REPLY_BYTES so that the connection
+        # can serve the next notification; past that it is dropped unread, or an endpoint
+        # answering with an endless body would fill the hub's memory.
+        response = await self.http.send(request, stream=True)
+        try:
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > REPLY_BYTES:
+                    break
+        finally:
+            await response.aclose()
         if not 200 <= response.status_code < 300:
             raise RuntimeError(f"HTTP {response.status_code}")
 
