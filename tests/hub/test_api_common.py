@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from conftest import problem
+from conftest import free_port, make_store, problem, running
+from smartseoul.app import create_app
+from smartseoul.config import Settings
 
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
@@ -295,6 +299,61 @@ def test_unavailable_or_invalid_remote_context(hub, context_server):
         400,
         "BadRequestData",
     )
+
+
+def _slow_server(body_length: int, pause: float) -> tuple[str, list[int], threading.Thread]:
+    """One HTTP answer on a raw socket: 200 with a body of ``body_length`` bytes of JSON-ish
+    text, sent in 64 KiB chunks with ``pause`` seconds between them, until the peer leaves.
+    Returns the URL, the list that gets the bytes sent, and the thread."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/ld+json\r\n"
+                         b"Content-Length: %d\r\n\r\n{" % body_length)  # fmt: skip
+            total, chunk = 1, b" " * 65536
+            try:
+                while total < body_length:
+                    total += conn.send(chunk[: body_length - total])
+                    time.sleep(pause)
+            except OSError:  # the hub closed the connection
+                pass
+            sent.append(total)
+        listener.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/context.jsonld", sent, thread
+
+
+def test_a_remote_context_is_read_within_its_size_and_time(backend, tmp_path):
+    # The whole body was read before its size was checked (here 100 MB), and httpx's timeout
+    # bounds each read, not the fetch: a server sending a chunk a second held the request.
+    store = make_store(backend, tmp_path)
+    port = free_port()
+    app = create_app(Settings(data_dir=tmp_path, port=port, context_fetch_timeout=2.0), store=store)
+    with running(app, port) as base, httpx.Client(base_url=base + "/ngsi-ld/v1") as http:
+        url, sent, thread = _slow_server(100_000_000, 0.0)
+        r = http.get("/entities", params={"type": "Building"}, headers=link(url), timeout=30)
+        assert "larger than 4194304 bytes" in problem(r, 400, "BadRequestData")["detail"]
+        thread.join(timeout=30)
+        assert sent and sent[0] < 20_000_000, sent
+        url, sent, thread = _slow_server(10_000_000, 0.5)
+        start = time.monotonic()
+        r = http.get("/entities", params={"type": "Building"}, headers=link(url), timeout=30)
+        body = problem(r, 504, "LdContextNotAvailable")
+        assert body["detail"].endswith("could not be fetched within 2 s")
+        assert time.monotonic() - start < 6
+        thread.join(timeout=30)
+    if backend == "postgres":
+        import asyncio
+
+        asyncio.run(store.drop())
 
 
 # -- tenants (4.14, 5.5.10, 6.3.14) ----------------------------------------------------------

@@ -450,6 +450,52 @@ def test_a_receiver_reply_is_not_read_whole(hub: Hub):
         time.sleep(0.05)
 
 
+def _dripping_receiver(head: bytes, body: bytes, pause: float) -> str:
+    """A receiver that reads one notification, then sends ``head`` at once and ``body`` one
+    byte every ``pause`` seconds, until the hub leaves."""
+    import socket as sockets
+
+    listener = sockets.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(1 << 20)
+            try:
+                conn.sendall(head)
+                for i in range(len(body)):
+                    conn.sendall(body[i : i + 1])
+                    time.sleep(pause)
+            except OSError:
+                pass
+        listener.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/notify"
+
+
+def test_the_endpoint_timeout_bounds_the_whole_delivery(hub: Hub):
+    # httpx's timeout bounds each read: a reply dripping a byte every 0.4 s went on for ever
+    # (the status line and headers: a failure far too late; a body: a success far too late).
+    status = b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n"
+    dripping_status = _dripping_receiver(b"", status, 0.4)
+    dripping_body = _dripping_receiver(status, b"x" * 2000, 0.4)
+    subs = {
+        "failed": subscribe(hub, dripping_status, notification={
+            "endpoint": {"uri": dripping_status, "timeout": 1000}}),
+        "sent": subscribe(hub, dripping_body, notification={
+            "endpoint": {"uri": dripping_body, "timeout": 1000}}),
+    }  # fmt: skip
+    start = time.monotonic()
+    create_gauge(hub)
+    for outcome, sub_id in subs.items():
+        member = "timesFailed" if outcome == "failed" else "timesSent"
+        while hub.http.get(f"/subscriptions/{sub_id}").json()["notification"].get(member) != 1:
+            assert time.monotonic() - start < 8, f"no {member} yet"
+            time.sleep(0.05)
+    assert time.monotonic() - start < 4
+
+
 def test_http_client_errors_do_not_block_writes(hub: Hub):
     subscribe(hub, "http://127.0.0.1:1/unreachable")
     start = time.perf_counter()

@@ -512,18 +512,37 @@ class ContextResolver:
         """Fetch a remote @context document and return its validated ``@context`` value."""
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=True)
+        # The body is read as it comes, up to MAX_DOCUMENT_BYTES, and the whole fetch has one
+        # deadline: httpx's timeout bounds each read, so a server sending a byte a second (or
+        # an endless body, read whole before the size was checked) held the request forever.
+        content = bytearray()
         try:
-            response = await self._client.get(
-                url, headers=_ACCEPT, timeout=self.timeout, follow_redirects=True
-            )
+            async with asyncio.timeout(self.timeout):
+                request = self._client.build_request(
+                    "GET", url, headers=_ACCEPT, timeout=self.timeout
+                )
+                response = await self._client.send(request, stream=True, follow_redirects=True)
+                try:
+                    if not response.is_success:
+                        raise LdContextNotAvailable(
+                            f"@context {url} answered HTTP {response.status_code}"
+                        )
+                    async for chunk in response.aiter_bytes():
+                        content += chunk
+                        if len(content) > MAX_DOCUMENT_BYTES:
+                            raise BadRequestData(
+                                f"@context {url} is larger than {MAX_DOCUMENT_BYTES} bytes"
+                            )
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise LdContextNotAvailable(
+                f"@context {url} could not be fetched within {self.timeout:g} s"
+            ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise LdContextNotAvailable(f"@context {url} could not be fetched: {exc!r}") from exc
-        if not response.is_success:
-            raise LdContextNotAvailable(f"@context {url} answered HTTP {response.status_code}")
-        if len(response.content) > MAX_DOCUMENT_BYTES:
-            raise BadRequestData(f"@context {url} is larger than {MAX_DOCUMENT_BYTES} bytes")
         try:
-            document = orjson.loads(response.content)
+            document = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
             raise BadRequestData(f"@context {url} is not a JSON document") from exc
         if not isinstance(document, dict) or "@context" not in document:

@@ -190,16 +190,23 @@ class Notifier:
         request = self.http.build_request(
             "POST", uri, content=row.payload.encode(), headers=headers, timeout=timeout
         )
-        # Only the status matters. A reply is read up to REPLY_BYTES so that the connection
-        # can serve the next notification; past that it is dropped unread, or an endpoint
-        # answering with an endless body would fill the hub's memory.
-        response = await self.http.send(request, stream=True)
+        # Only the status matters, and the timeout holds for the whole delivery (httpx's
+        # bounds each read: a byte every few seconds went on for ever). The reply is read up
+        # to REPLY_BYTES within that time, so that the connection can serve the next
+        # notification; past either it is dropped unread, or an endpoint answering with an
+        # endless body would fill the hub's memory.
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with asyncio.timeout_at(deadline):
+            response = await self.http.send(request, stream=True)
         try:
-            read = 0
-            async for chunk in response.aiter_raw():
-                read += len(chunk)
-                if read > REPLY_BYTES:
-                    break
+            async with asyncio.timeout_at(deadline):
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > REPLY_BYTES:
+                        break
+        except TimeoutError:
+            pass  # the status came in time: delivered
         finally:
             await response.aclose()
         if not 200 <= response.status_code < 300:
