@@ -12,10 +12,11 @@ from synthetic_river import HEADER, Pulse, write_season
 from smartseoul.cli import main
 from smartseoul.datasets.han_river import read_han_river
 from smartseoul.hub.client import local_client
+from smartseoul.services.flood.entities import FLOOD_CONTEXT
 from smartseoul.services.flood.model import fit_flood_model, series_from_records
 from smartseoul.services.flood.service import FloodService, flood_config, site_entities
 
-START = datetime(2030, 7, 1, tzinfo=UTC)
+START = datetime(2025, 7, 1, tzinfo=UTC)
 
 
 def season(tmp_path, name: str, steps: int = 300):
@@ -27,7 +28,7 @@ def flood(*args: str):
 
 
 def test_unusable_season_files_are_one_line_and_status_1(tmp_path):
-    good = season(tmp_path, "data_2030.csv")
+    good = season(tmp_path, "data_2025.csv")
     lines = good.read_text(encoding="utf-8").splitlines()
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
     (tmp_path / "header.csv").write_text(HEADER + "\n", encoding="utf-8")
@@ -41,7 +42,7 @@ def test_unusable_season_files_are_one_line_and_status_1(tmp_path):
         "header.csv": "header.csv: no records",
         "cut.csv": "cut.csv: row 2: 4 columns, 15 expected",
         "one.csv": "no complete rows to train on",
-        "year1.csv": "year1.csv: records from 1-07-01 09:00 to 2030-07-03 10:50 span more than a year",
+        "year1.csv": "year1.csv: records from 1-07-01 09:00 to 2025-07-03 10:50 span more than a year",
     }  # fmt: skip
     for name, message in cases.items():
         result = flood("train", tmp_path / name, "--output", tmp_path / "m.json")
@@ -65,9 +66,9 @@ def test_unusable_model_files_are_one_line_and_status_1(tmp_path):
 
 
 def test_load_writes_nothing_when_a_later_file_is_bad(tmp_path):
-    good = season(tmp_path, "data_2030.csv", steps=20)
+    good = season(tmp_path, "data_2025.csv", steps=20)
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "\n2030-07-01 00:00,x\n", encoding="utf-8")
+    bad.write_text(HEADER + "\n2025-07-01 00:00,x\n", encoding="utf-8")
     result = flood("load", good, bad, "--data-dir", tmp_path / "hub")
     assert result.exit_code == 1 and "bad.csv: row 2" in result.output, result.output
     assert not (tmp_path / "hub").exists()  # the first file was not written either
@@ -78,7 +79,7 @@ def test_load_writes_nothing_when_a_later_file_is_bad(tmp_path):
 def test_receiver_skips_readings_it_cannot_use(hub, tmp_path):
     """A reading whose value or time is unusable used to answer 500, which the hub
     redelivers again and again; it is skipped and the next step is still forecast."""
-    rows = list(read_han_river(season(tmp_path, "data_2030.csv")))
+    rows = list(read_han_river(season(tmp_path, "data_2025.csv")))
     model = fit_flood_model([series_from_records(rows)])
     app = hub.app
     app.state.flood_service = FloodService(local_client(app), model,
@@ -88,17 +89,31 @@ def test_receiver_skips_readings_it_cannot_use(hub, tmp_path):
     bad[0]["waterLevel"] = {**bad[0]["waterLevel"], "value": "n/a"}
     bad[1]["waterLevel"] = {**bad[1]["waterLevel"], "observedAt": "yesterday"}
     bad[2]["waterLevel"] = {**bad[2]["waterLevel"], "value": [1, 2]}
+    # Every gauge from a clock years ahead: that step was forecast, and each real one after
+    # it counted as past (no forecast, ever, even after a restart). It is skipped.
+    ahead, _ = site_entities(rows[-2:-1])
+    for entity in ahead:
+        for name, value in list(entity.items()):
+            if isinstance(value, dict) and "observedAt" in value:
+                entity[name] = {**value, "observedAt": "9999-07-01T00:00:00Z"}
+    bad += ahead
     bad.append({"id": "urn:ngsi-ld:WeatherObserved:x", "type": "WeatherObserved",
                 "district": {"type": "Property", "value": "11230"},
                 "precipitation": {"type": "Property", "value": "heavy",
-                                  "observedAt": "2030-07-01T00:00:00Z"}})  # fmt: skip
+                                  "observedAt": "2025-07-01T00:00:00Z"}})  # fmt: skip
     try:
         with httpx.Client(base_url=hub.base, timeout=30) as http:
             first = http.post("/flood/notify", json={"data": bad})
             second = http.post("/flood/notify", json={"data": site_entities(rows[-1:])[0]})
             found = http.get("/flood/forecasts").json()
+            query = {"type": "Query", "entities": [{"type": "WaterLevelForecast"}],
+                     "attrs": ["waterLevelForecast"], "@context": FLOOD_CONTEXT}  # fmt: skip
+            made = hub.http.post("/entityOperations/query", json=query,
+                                 headers={"Content-Type": "application/ld+json"}).json()  # fmt: skip
     finally:
         app.state.flood_service = None
     assert (first.status_code, second.status_code) == (204, 204), first.text
     assert sorted(f["code"] for f in found) == ["1018662", "1018680", "1018683", "1019630"]
     assert all(len(f["waterLevelForecast"]) == 18 for f in found)
+    last = rows[-1].time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert {f["waterLevelForecast"]["observedAt"] for f in made} == {last}, made

@@ -307,8 +307,8 @@ def flood_run(tmp: Path, train: Path, warm: Path, rows: Path, **options: Any) ->
 def test_flood_run_over_notifications_with_a_restart_mid_hold(tmp_path):
     """A made-up flood crossing the advisory; the service is killed 30 minutes into the
     hold and started again, with a reading written while it was down."""
-    start = datetime(2030, 7, 1, tzinfo=UTC)
-    train = write_season(tmp_path / "train" / "data_2030.csv", start, range(900),
+    start = datetime(2025, 7, 1, tzinfo=UTC)
+    train = write_season(tmp_path / "train" / "data_2025.csv", start, range(900),
                          [Pulse(8000, 300, 20), Pulse(11000, 650, 25)])  # fmt: skip
     season = write_season(tmp_path / "season" / "data_2031.csv", start, range(WARM_UP + 45),
                           [Pulse(12000, 171, 20)])  # fmt: skip

@@ -172,8 +172,8 @@ def test_rain_gauges_issue_a_gu_pre_warning(tmp_path):
 def test_a_late_reading_fills_the_buffer_but_is_not_forecast(tmp_path):
     """Notifications may come out of order (retries, several in flight): a step older than
     the newest forecast must not overwrite it, but later forecasts use its values."""
-    start = datetime(2030, 7, 1, tzinfo=UTC)
-    season = write_season(tmp_path / "data_2030.csv", start, range(400), [Pulse(9000, 250, 20)])
+    start = datetime(2025, 7, 1, tzinfo=UTC)
+    season = write_season(tmp_path / "data_2025.csv", start, range(400), [Pulse(9000, 250, 20)])
     rows = list(read_han_river(season))
     warm, (late, ahead, last) = rows[:300], rows[300:303]
 

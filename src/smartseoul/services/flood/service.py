@@ -19,7 +19,8 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,6 +64,7 @@ from smartseoul.services.flood.warnings import (
 )
 
 log = logging.getLogger("smartseoul.flood")
+FUTURE_SKEW_SECONDS = 3600.0  # a reading may be observed this far ahead of the service's clock
 
 __all__ = [
     "CATCH_UP_STEPS",
@@ -192,8 +194,15 @@ class FloodService:
     (a late or redelivered notification) only fills the buffer.
     """
 
-    def __init__(self, client: HubClient, model: FloodModel, config: FloodConfig):
-        self.client, self.model, self.config = client, model, config
+    def __init__(
+        self,
+        client: HubClient,
+        model: FloodModel,
+        config: FloodConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.client, self.model, self.config, self.clock = client, model, config, clock
         self.steps: dict[int, dict[str, float]] = {}
         self.forecast_upto: int | None = None
         self.rain: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
@@ -224,9 +233,12 @@ class FloodService:
             type="WaterLevelForecast", attrs=["waterLevelForecast"], context=FLOOD_CONTEXT,
             tenant=tenant,
         )  # fmt: skip
+        allowed = self._latest_allowed()
         made = [t for t in (observed_at(e, "waterLevelForecast") for e in forecasts) if t]
+        made = [t for t in made if t <= allowed]
         sites = await self.client.query(type="WaterObserved", context=FLOOD_CONTEXT, tenant=tenant)
         times = [t for t in (observed_at(e, "waterLevel") for e in sites) if t is not None]
+        times = [t for t in times if t <= allowed]
         if not times:
             return []
         end = max(times) + timedelta(seconds=STEP_SECONDS)
@@ -238,7 +250,8 @@ class FloodService:
         for entity_id, attrs in history.items():
             for term, instances in attrs.items():
                 for reading in filter(None, map(_reading, instances)):
-                    self._put(entity_id, short(term), *reading)
+                    if reading[0] <= allowed:
+                        self._put(entity_id, short(term), *reading)
         complete = self._complete_steps()
         if complete:
             latest = max(complete)
@@ -299,11 +312,16 @@ class FloodService:
 
     async def _handle(self, entities: Iterable[dict[str, Any]]) -> list[Transition]:
         new_rain: set[str] = set()
+        latest = self._latest_allowed()
         for entity in entities:
             kind = short(str(entity.get("type", "")))
             for name, value in entity.items():
                 reading = _reading(value)
                 if reading is None:
+                    continue
+                if reading[0] > latest:
+                    log.warning("%s %s observed at %s, ahead of the clock: skipped",
+                                entity.get("id"), name, reading[0].isoformat())  # fmt: skip
                     continue
                 term = short(name)
                 if kind == "WaterObserved":
@@ -320,6 +338,12 @@ class FloodService:
         for gu in sorted(new_rain):
             transitions += await self._rain_alert(gu)
         return transitions
+
+    def _latest_allowed(self) -> datetime:
+        """Readings observed later than this are skipped: one from a device whose clock runs
+        ahead (a year 9999, local time written as UTC) made that step the newest, and every
+        real step after it counted as already past: no forecast, no rain alert."""
+        return datetime.fromtimestamp(self.clock() + FUTURE_SKEW_SECONDS, UTC)
 
     async def _forecast_pending(self) -> list[Transition]:
         transitions = []
