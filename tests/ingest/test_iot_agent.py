@@ -534,3 +534,25 @@ def test_mqtt_message_with_an_out_of_range_time_keeps_its_readings(backend, tmp_
         assert other["temperature"] == 8
 
     run_local(backend, tmp_path, scenario, topic_prefix=prefix)
+
+
+def test_a_deprovisioned_device_is_gone_and_stays_gone(hub):
+    """There was no way to deprovision through the agent; a Device deleted in the hub stayed
+    in the agent's cache for a minute, and its next report stamp created it again."""
+    base = {"id": "probe-1", "apikey": "k1", "entityId": "urn:ngsi-ld:Probe:probe-1",
+            "entityType": "Probe", "measures": {"t": "temperature"}}  # fmt: skip
+    with httpx.Client(base_url=hub.base, timeout=30) as http:
+        assert http.post("/iot/devices", json=base).status_code == 201
+        sent = http.post("/iot/k1/probe-1/attrs", content=b"t|21.5")
+        assert sent.json() == {"accepted": 1, "rejected": []}
+        other_tenant = http.delete("/iot/devices/probe-1", headers={"NGSILD-Tenant": "x"})
+        assert other_tenant.status_code == 404
+        assert http.delete("/iot/devices/probe-1").status_code == 204
+        assert http.delete("/iot/devices/probe-1").status_code == 404
+        assert http.get("/iot/devices").json() == []
+        refused = http.post("/iot/k1/probe-1/attrs", content=b"t|22")
+        assert refused.status_code == 404 and refused.json()["refused"] == "unknown_device"
+    assert hub.http.get("/entities/urn:ngsi-ld:Device:probe-1").status_code == 404
+    probe = hub.http.get("/entities/urn:ngsi-ld:Probe:probe-1", params={"options": "keyValues"})
+    # Its readings stay with the target (temperature is a Smart Data Models IRI here).
+    assert [v for k, v in probe.json().items() if k.endswith("temperature")] == [21.5]

@@ -51,6 +51,10 @@ class HubClient(Protocol):
     ) -> None:
         """Add or replace attributes of one entity (append attributes, clause 5.6.3)."""
 
+    async def delete(self, entity_id: str, *, tenant: str = "") -> None:
+        """Delete one entity (clause 5.6.6); not found is ResourceNotFound, or HubError 404
+        from a remote hub."""
+
     async def get(
         self,
         entity_id: str,
@@ -162,6 +166,9 @@ class LocalHubClient:
     ) -> None:
         expand = (await self._context(context)).expand
         await retry_conflicts(lambda: self.broker.append_attrs(tenant, entity_id, attrs, expand))
+
+    async def delete(self, entity_id: str, *, tenant: str = "") -> None:
+        await retry_conflicts(lambda: self.broker.delete_entity(tenant, entity_id))
 
     async def get(
         self,
@@ -405,6 +412,13 @@ class HttpHubClient:
             f"/entities/{entity_id}/attrs",
             content=orjson.dumps(attrs),
             headers=await self._headers(context, tenant, body=True),
+        )
+        self._check(response)
+
+    async def delete(self, entity_id: str, *, tenant: str = "") -> None:
+        response = await self.http.delete(
+            f"/entities/{entity_id}",
+            headers=await self._headers(None, tenant, body=False),
         )
         self._check(response)
 

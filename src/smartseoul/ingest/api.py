@@ -117,6 +117,14 @@ async def get_device(request: Request) -> Response:
     return _json(_view(device))
 
 
+async def delete_device(request: Request) -> Response:
+    """Deprovision a device: its Device entity is deleted, its messages refused from now."""
+    device_id = request.path_params["device_id"].removeprefix("urn:ngsi-ld:Device:")
+    if not await _agent(request).deprovision(device_id, tenant=tenant_of(request)):
+        return _problem(404, "Not found", f"no device {device_id!r}")
+    return Response(status_code=204)
+
+
 async def stats(request: Request) -> Response:
     """Counters: messages, accepted measurements, rejections by reason, writes."""
     agent = _agent(request)
@@ -136,6 +144,7 @@ routes = [
     Route("/devices", provision_devices, methods=["POST"]),
     Route("/devices", list_devices, methods=["GET"]),
     Route("/devices/{device_id}", get_device, methods=["GET"]),
+    Route("/devices/{device_id}", delete_device, methods=["DELETE"]),
     Route("/stats", stats, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/d", post_ultralight, methods=["POST"]),

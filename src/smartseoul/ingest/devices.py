@@ -379,6 +379,11 @@ class DeviceRegistry:
         self._devices[device.device_id] = device
         self._misses.pop(device.device_id, None)
 
+    def forget(self, device_id: str) -> None:
+        """Drop a deprovisioned device: its messages are unknown_device from now on."""
+        self._devices.pop(device_id, None)
+        self._misses[device_id] = time.monotonic()
+
     async def reload(self) -> None:
         """Read every Device of every served tenant, keeping run-time state of known ones."""
         fresh: dict[str, Device] = {}

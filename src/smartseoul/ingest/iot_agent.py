@@ -171,6 +171,22 @@ class IotAgent:
 
     # -- provisioning ------------------------------------------------------------------
 
+    async def deprovision(self, device_id: str, *, tenant: str = "") -> bool:
+        """Delete a device's Device entity and forget it; False if there was none. Its
+        readings already queued are still written, its queued report stamp is dropped (it
+        would create the Device entity again), and later messages are unknown_device."""
+        device = await self.registry.lookup(device_id)
+        if device is None or device.tenant != tenant:
+            return False
+        self.registry.forget(device_id)
+        self._pending.devices.get(tenant, {}).pop(device.urn, None)
+        try:
+            await self.client.delete(device.urn, tenant=tenant)
+        except (NgsiError, HubError) as err:
+            if getattr(err, "status", None) != 404:
+                raise
+        return True
+
     async def provision(self, devices: list[Device]) -> list[Device]:
         """Write Device entities and their targets' skeletons; cache the devices.
 
