@@ -52,4 +52,10 @@ def test_a_null_note_is_no_note_and_a_non_text_note_is_refused(hub):
     )
     response = hub.http.patch(url, json={"note": "checked", "author": 7})
     assert problem(response, 400, "InvalidRequest")["detail"] == "author must be a string, got 7"
+    response = hub.http.patch(url, json={"note": "x" * 10_001})  # 1 MB notes were kept
+    assert problem(response, 400, "InvalidRequest")["detail"] == (
+        "note must be at most 10000 characters"
+    )
+    response = hub.http.patch(url, json={"note": "checked", "author": "k" * 201})
+    assert problem(response, 400, "InvalidRequest")["detail"].startswith("author must be at most")
     assert len(hub.http.get(url).json()["notes"]) == 1

@@ -97,6 +97,10 @@ async def incidents(request: Request) -> Response:
                                       tenant=tenant_of(request)))  # fmt: skip
 
 
+MAX_NOTE = 10_000  # characters of one incident note
+MAX_AUTHOR = 200
+
+
 async def incident(request: Request) -> Response:
     """One incident."""
     return _json(await get_incident(local_client(request.app), request.path_params["id"],
@@ -111,9 +115,11 @@ async def change_incident(request: Request) -> Response:
         raise InvalidRequest("the body must be a JSON object") from None
     if not isinstance(body, dict) or not ({"status", "note"} & body.keys()):
         raise InvalidRequest("give a status and/or a note")
-    for name in ("note", "author"):  # null is no note / no author, not the text "None"
-        if not isinstance(body.get(name, ""), str | None):
+    for name, longest in (("note", MAX_NOTE), ("author", MAX_AUTHOR)):
+        if not isinstance(body.get(name, ""), str | None):  # null is none, not the text "None"
             raise InvalidRequest(f"{name} must be a string, got {body[name]!r}")
+        if len(body.get(name) or "") > longest:  # each note stays in the incident entity
+            raise InvalidRequest(f"{name} must be at most {longest} characters")
     try:
         updated = await update_incident(
             local_client(request.app), request.path_params["id"], status=body.get("status"),
