@@ -142,6 +142,12 @@ def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
 
             ul = await http.post("/iot/d?k=k1&i=probe-1", content=b"h|41")
             assert ul.status_code == 200 and ul.json()["accepted"] == 1
+            # One instant holds one value: both were counted as accepted, the last was kept.
+            twice = await http.post("/iot/k1/probe-1/attrs", content=b"p|4|p|5")
+            assert twice.json()["accepted"] == 1
+            assert [r["reason"] for r in twice.json()["rejected"]] == ["duplicate_reading"]
+            probe = await client.get("urn:ngsi-ld:Probe:probe-1", context=CTX, key_values=True)
+            assert probe["pressure"] == 5
             assert (await http.post("/iot/nope/probe-1/attrs", content=b"t|1")).status_code == 403
             assert (await http.post("/iot/k1/ghost/attrs", content=b"t|1")).status_code == 404
             # A message over 1 MiB is refused before it is parsed (it was parsed whole).
@@ -154,7 +160,8 @@ def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
             assert malformed.status_code == 400
 
             stats = (await http.get("/iot/stats")).json()
-            assert stats["measurements"] == 3 and stats["messages"] == {"http": 6}
+            assert stats["measurements"] == 4 and stats["messages"] == {"http": 7}
+            assert stats["rejected"]["duplicate_reading"] == 1
             assert stats["rejected"]["bad_value"] == 1
             assert stats["rejected"]["unmapped_measure"] == 1
             assert stats["rejected"]["wrong_apikey"] == 1
@@ -164,7 +171,7 @@ def test_bad_parts_counted_and_good_readings_kept_over_http(backend, tmp_path):
             assert stats["recentRejections"][-1]["device"] == "probe-1"
             metrics = (await http.get("/iot/metrics")).text
             assert 'smartseoul_iot_rejected_total{reason="bad_value"} 1' in metrics
-            assert "smartseoul_iot_measurements_total 3" in metrics
+            assert "smartseoul_iot_measurements_total 4" in metrics
             listed = (await http.get("/iot/devices")).json()
             assert [d["id"] for d in listed] == ["urn:ngsi-ld:Device:probe-1"]
             assert "apikey" not in listed[0]

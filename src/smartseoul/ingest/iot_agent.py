@@ -345,9 +345,13 @@ class IotAgent:
             attr: dict[str, Any] = {"type": "Property", "value": value, "observedAt": observed_at}
             if measure.unit_code:
                 attr["unitCode"] = measure.unit_code
+            if measure.attr in entity:  # t|1|t|2: one instant holds one value, the last
+                detail = f"{reading.name!r} given again for {observed_at}: the later value is kept"
+                receipt.rejections.append(Rejection("duplicate_reading", detail, reading.name))
+            else:
+                receipt.accepted += 1
+                receipt.targets[target.id] = receipt.targets.get(target.id, 0) + 1
             entity[measure.attr] = attr
-            receipt.accepted += 1
-            receipt.targets[target.id] = receipt.targets.get(target.id, 0) + 1
         if not parsed.readings and not parsed.rejections:
             receipt.rejections.append(Rejection("empty_payload", "no measurement in the payload"))
         for rejection in receipt.rejections:

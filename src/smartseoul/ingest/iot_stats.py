@@ -26,6 +26,7 @@ REASONS = {
     "unmapped_measure": "a measurement name not in the device's measurementMap",
     "bad_value": "a value that cannot be converted to the mapped type",
     "bad_timestamp": "an unreadable TimeInstant/ts (the receive time was used)",
+    "duplicate_reading": "a measure given twice for one instant in one message (the last is kept)",
     "write_failed": "the hub refused or failed an entity write",
 }
 """Every rejection reason the agent counts, with its meaning (documented in docs/iot.md)."""
