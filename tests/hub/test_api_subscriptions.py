@@ -709,3 +709,28 @@ def test_linked_q_in_a_subscription_is_refused_clearly(hub: Hub):
     assert r.status_code == 422, r.text
     assert r.json()["type"].endswith("OperationNotSupported")
     assert "join" in r.json()["detail"]
+
+
+def test_concurrent_patches_of_one_subscription_keep_every_member(hub: Hub):
+    # Each PATCH read the subscription, changed its member and wrote the whole document
+    # back: on PostgreSQL, of six at once only some members survived.
+    patches = [{"description": "d"}, {"throttling": 7}, {"subscriptionName": "n"},
+               {"q": "level>1"}, {"lang": "ko"}, {"expiresAt": "2099-01-01T00:00:00Z"}]  # fmt: skip
+    for round_ in range(4):
+        sub_id = subscribe(hub, f"http://127.0.0.1:1/{round_}")
+        statuses: list[int] = []
+
+        def patch(members: dict[str, Any], sub_id: str, statuses: list[int]) -> None:
+            with httpx.Client(base_url=hub.api, timeout=60) as http:
+                statuses.append(http.patch(f"/subscriptions/{sub_id}", json=members).status_code)
+
+        threads = [threading.Thread(target=patch, args=(p, sub_id, statuses)) for p in patches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [204] * 6
+        got = hub.http.get(f"/subscriptions/{sub_id}").json()
+        assert {k: got.get(k) for p in patches for k in p} == {
+            k: v for p in patches for k, v in p.items()
+        }, got

@@ -10,6 +10,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -104,11 +105,13 @@ async def update_subscription_route(request: Request) -> Response:
     """Update subscription (clause 5.8.2): 204."""
     call = await read_call(request)
     sub_id, sub, _ = await _load(request, call)
+    previous = orjson.loads(orjson.dumps(sub))  # as loaded, whatever the update does to it
     updated = update_subscription(
         sub, call.body, call.expand, source=call.context_source, now_text=now_iso(), now=time.time()
     )
     await _check_jsonld_context(request, updated)
-    if not await request.app.state.store.replace_subscription(call.tenant, updated):
+    store = request.app.state.store
+    if not await store.replace_subscription(call.tenant, updated, previous=previous):
         raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
     return no_content(call)
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smartseoul.hub.store.base import WriteConflict
 from smartseoul.hub.store.sqlcommon import Conn, dumps, loads
 
 SCHEMA_SQLITE = """
@@ -137,17 +138,29 @@ class SubscriptionStoreMixin:
                 [tenant, time.time()],
             )
 
-    async def replace_subscription(self, tenant: str, sub: dict[str, Any]) -> bool:
-        """Overwrite a subscription's document; False when it does not exist."""
+    async def replace_subscription(
+        self, tenant: str, sub: dict[str, Any], *, previous: dict[str, Any] | None = None
+    ) -> bool:
+        """Overwrite a subscription's document; False when it does not exist. With
+        ``previous`` (the document the change was made from), WriteConflict when another
+        change came first: two concurrent PATCHes each kept only their own members."""
         periodic = "timeInterval" in sub
+        sql = (
+            "UPDATE subscriptions SET data=?, next_due=CASE WHEN ? THEN "
+            "COALESCE(next_due, ?) ELSE NULL END WHERE tenant=? AND id=?"
+        )
+        params = [dumps(sub), periodic, time.time(), tenant, sub["id"]]
+        if previous is not None:  # jsonb compares as JSON; SQLite text as written by dumps
+            sql += " AND data=?::jsonb" if self.dialect == "postgres" else " AND data=?"
+            params.append(dumps(previous))
         async with self.write() as conn:
-            count = await conn.execute(
-                "UPDATE subscriptions SET data=?, next_due=CASE WHEN ? THEN "
-                "COALESCE(next_due, ?) ELSE NULL END WHERE tenant=? AND id=?",
-                [dumps(sub), periodic, time.time(), tenant, sub["id"]],
-            )
+            count = await conn.execute(sql, params)
             if count:
                 await self._bump_version(conn, tenant)
+            elif previous is not None and await conn.fetchall(
+                "SELECT 1 FROM subscriptions WHERE tenant=? AND id=?", [tenant, sub["id"]]
+            ):
+                raise WriteConflict(f"subscription {sub['id']} changed meanwhile")
         return count > 0
 
     async def get_subscription(
