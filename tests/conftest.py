@@ -78,6 +78,52 @@ def backend(request) -> str:
     return request.param
 
 
+class RawAnswer:
+    """One HTTP exchange on a raw socket, for peers that misbehave in ways no framework
+    allows: read one request (headers, then a Content-Length body), send ``head`` at once,
+    then ``length`` bytes of ``pattern`` repeated, ``chunk`` bytes at a time with ``pause``
+    seconds between them, until done or the peer leaves. ``sent`` gets the bytes sent after
+    ``head`` once the exchange is over; ``join`` waits for that."""
+
+    def __init__(self, head: bytes, pattern: bytes, length: int, *, chunk: int = 65536,
+                 pause: float = 0.0, path: str = "/"):  # fmt: skip
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+        self.sent: list[int] = []
+        self.pattern, self.chunk = pattern, chunk
+        self.thread = threading.Thread(target=self._answer, args=(head, length, pause), daemon=True)
+        self.thread.start()
+
+    def _answer(self, head: bytes, length: int, pause: float) -> None:
+        cycle = self.pattern * (self.chunk // len(self.pattern) + 2)  # any chunk at any offset
+        conn, _ = self.listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            headers, _, received = request.partition(b"\r\n\r\n")
+            for line in headers.lower().split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    while len(received) < int(line.split(b":")[1]):
+                        received += conn.recv(65536)
+            total = 0
+            try:
+                conn.sendall(head)
+                while total < length:
+                    start = total % len(self.pattern)
+                    piece = cycle[start : start + min(self.chunk, length - total)]
+                    total += conn.send(piece)
+                    time.sleep(pause)
+            except OSError:  # the peer closed the connection
+                pass
+            self.sent.append(total)
+        self.listener.close()
+
+    def join(self, timeout: float = 30) -> list[int]:
+        self.thread.join(timeout)
+        return self.sent
+
+
 @contextmanager
 def running(app, port: int) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1:port in a thread; yields the base URL."""

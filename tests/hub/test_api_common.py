@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from conftest import free_port, make_store, problem, running
+from conftest import RawAnswer, free_port, make_store, problem, running
 from smartseoul.app import create_app
 from smartseoul.config import Settings
 
@@ -301,34 +300,10 @@ def test_unavailable_or_invalid_remote_context(hub, context_server):
     )
 
 
-def _slow_server(body_length: int, pause: float) -> tuple[str, list[int], threading.Thread]:
-    """One HTTP answer on a raw socket: 200 with a body of ``body_length`` bytes of JSON-ish
-    text, sent in 64 KiB chunks with ``pause`` seconds between them, until the peer leaves.
-    Returns the URL, the list that gets the bytes sent, and the thread."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    sent: list[int] = []
-
-    def answer() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/ld+json\r\n"
-                         b"Content-Length: %d\r\n\r\n{" % body_length)  # fmt: skip
-            total, chunk = 1, b" " * 65536
-            try:
-                while total < body_length:
-                    total += conn.send(chunk[: body_length - total])
-                    time.sleep(pause)
-            except OSError:  # the hub closed the connection
-                pass
-            sent.append(total)
-        listener.close()
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/context.jsonld", sent, thread
+def _context_server(length: int, pause: float) -> RawAnswer:
+    """An @context document of ``length`` bytes (``{`` and spaces), 64 KiB every ``pause`` s."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/ld+json\r\nContent-Length: %d\r\n\r\n{"
+    return RawAnswer(head % length, b" ", length - 1, pause=pause, path="/context.jsonld")
 
 
 def test_a_remote_context_is_read_within_its_size_and_time(backend, tmp_path):
@@ -338,18 +313,18 @@ def test_a_remote_context_is_read_within_its_size_and_time(backend, tmp_path):
     port = free_port()
     app = create_app(Settings(data_dir=tmp_path, port=port, context_fetch_timeout=2.0), store=store)
     with running(app, port) as base, httpx.Client(base_url=base + "/ngsi-ld/v1") as http:
-        url, sent, thread = _slow_server(100_000_000, 0.0)
-        r = http.get("/entities", params={"type": "Building"}, headers=link(url), timeout=30)
+        huge = _context_server(100_000_000, 0.0)
+        r = http.get("/entities", params={"type": "Building"}, headers=link(huge.url), timeout=30)
         assert "larger than 4194304 bytes" in problem(r, 400, "BadRequestData")["detail"]
-        thread.join(timeout=30)
+        sent = huge.join()
         assert sent and sent[0] < 20_000_000, sent
-        url, sent, thread = _slow_server(10_000_000, 0.5)
+        slow = _context_server(10_000_000, 0.5)
         start = time.monotonic()
-        r = http.get("/entities", params={"type": "Building"}, headers=link(url), timeout=30)
+        r = http.get("/entities", params={"type": "Building"}, headers=link(slow.url), timeout=30)
         body = problem(r, 504, "LdContextNotAvailable")
         assert body["detail"].endswith("could not be fetched within 2 s")
         assert time.monotonic() - start < 6
-        thread.join(timeout=30)
+        slow.join()
     if backend == "postgres":
         import asyncio
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import MQTT_HOST, Hub, free_port, problem, service_missing
+from conftest import MQTT_HOST, Hub, RawAnswer, free_port, problem, service_missing
 
 LD = "application/ld+json"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
@@ -413,36 +413,11 @@ def test_mqtt_notification(hub: Hub, mqtt_messages: tuple[str, queue.Queue[Any]]
 def test_a_receiver_reply_is_not_read_whole(hub: Hub):
     # The notifier read every reply whole: an endpoint answering with an endless body (here
     # 200 MB) filled the hub's memory until the delivery timed out.
-    import socket as sockets
-
-    listener = sockets.create_server(("127.0.0.1", 0))
-    sent: list[int] = []
-
-    def answer() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += conn.recv(65536)
-            head, _, body = request.partition(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            while len(body) < length:
-                body += conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200000000\r\n\r\n")
-            total, chunk = 0, b"x" * 65536
-            try:
-                while total < 200_000_000:
-                    total += conn.send(chunk)
-            except OSError:  # the hub closed the connection
-                pass
-            sent.append(total)
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    sub_id = subscribe(hub, f"http://127.0.0.1:{listener.getsockname()[1]}/notify")
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 200000000\r\n\r\n"
+    receiver = RawAnswer(head, b"x", 200_000_000, path="/notify")
+    sub_id = subscribe(hub, receiver.url)
     create_gauge(hub)
-    thread.join(timeout=30)
-    listener.close()
+    sent = receiver.join()
     assert sent and sent[0] < 20_000_000, sent
     deadline = time.time() + 10
     while hub.http.get(f"/subscriptions/{sub_id}").json()["notification"].get("timesSent") != 1:
@@ -450,36 +425,12 @@ def test_a_receiver_reply_is_not_read_whole(hub: Hub):
         time.sleep(0.05)
 
 
-def _dripping_receiver(head: bytes, body: bytes, pause: float) -> str:
-    """A receiver that reads one notification, then sends ``head`` at once and ``body`` one
-    byte every ``pause`` seconds, until the hub leaves."""
-    import socket as sockets
-
-    listener = sockets.create_server(("127.0.0.1", 0))
-
-    def answer() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(1 << 20)
-            try:
-                conn.sendall(head)
-                for i in range(len(body)):
-                    conn.sendall(body[i : i + 1])
-                    time.sleep(pause)
-            except OSError:
-                pass
-        listener.close()
-
-    threading.Thread(target=answer, daemon=True).start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/notify"
-
-
 def test_the_endpoint_timeout_bounds_the_whole_delivery(hub: Hub):
     # httpx's timeout bounds each read: a reply dripping a byte every 0.4 s went on for ever
     # (the status line and headers: a failure far too late; a body: a success far too late).
     status = b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n"
-    dripping_status = _dripping_receiver(b"", status, 0.4)
-    dripping_body = _dripping_receiver(status, b"x" * 2000, 0.4)
+    dripping_status = RawAnswer(b"", status, len(status), chunk=1, pause=0.4).url
+    dripping_body = RawAnswer(status, b"x", 2000, chunk=1, pause=0.4).url
     subs = {
         "failed": subscribe(hub, dripping_status, notification={
             "endpoint": {"uri": dripping_status, "timeout": 1000}}),
