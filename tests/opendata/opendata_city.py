@@ -151,6 +151,16 @@ class City:
         return self.http.put(f"/opendata/admin/datasets/{data['name']}", json=data,
                              headers=self.auth())  # fmt: skip
 
+    def file_dataset(self, content: bytes | None = None, filename: str = "f.csv") -> None:
+        """Dataset ``Files`` with the one file resource ``ff`` (its file uploaded unless None)."""
+        data = {**FILE_DATASET, "name": "Files", "seoul_filters": [],
+                "resources": [{"id": "ff", "kind": "file", "name": {"en": "f"}}]}  # fmt: skip
+        assert self.put_dataset(data).status_code == 200
+        if content is not None:
+            r = self.http.put(f"/opendata/admin/resources/ff/file?filename={filename}",
+                              content=content, headers=self.auth())  # fmt: skip
+            assert r.status_code == 200, r.text
+
     def usage(self) -> list[dict[str, Any]]:
         response = self.http.get("/opendata/admin/usage", headers=self.auth())
         assert response.status_code == 200, response.text

@@ -225,31 +225,19 @@ def test_indexes_are_ascii_integers(city):
 def test_xml_replaces_characters_xml_forbids(city):
     """A cell holding a control character or U+FFFE (which XML 1.0 forbids) would make the
     whole answer unreadable; each such character becomes U+FFFD."""
-    data = {"name": "Controls", "title": {"en": "c"}, "description": {"en": "c"},
-            "resources": [{"id": "controls", "kind": "file", "name": {"en": "c"}}]}  # fmt: skip
-    assert city.put_dataset(data).status_code == 200
-    csv = "A,B\r\nx\x01y\x1f,\ufffe\tz<\r\n".encode()
-    r = city.http.put("/opendata/admin/resources/controls/file?filename=c.csv", content=csv,
-                      headers=city.auth())  # fmt: skip
-    assert r.status_code == 200
-    root = ET.fromstring(call(city, f"/{city.reader}/xml/Controls/1/5").content)
+    city.file_dataset("A,B\r\nx\x01y\x1f,\ufffe\tz<\r\n".encode())
+    root = ET.fromstring(call(city, f"/{city.reader}/xml/Files/1/5").content)
     row = root.find("row")
     assert (row.findtext("A"), row.findtext("B")) == ("x\ufffdy\ufffd", "\ufffd\tz<")
-    body = call(city, f"/{city.reader}/json/Controls/1/5").json()["Controls"]
+    body = call(city, f"/{city.reader}/json/Files/1/5").json()["Files"]
     assert body["row"] == [{"A": "x\x01y\x1f", "B": "\ufffe\tz<"}]  # JSON escapes them
 
 
 def test_xml_element_names_are_names_every_parser_reads(city):
     # str.isalnum() kept "²" and "Ⅳ" in element names, which no XML parser accepts: the
     # whole answer was unreadable.
-    data = {"name": "Odd", "title": {"en": "o"}, "description": {"en": "o"},
-            "resources": [{"id": "odd", "kind": "file", "name": {"en": "o"}}]}  # fmt: skip
-    assert city.put_dataset(data).status_code == 200
-    csv = "면적(m²),단계Ⅳ,2차,측정소명\r\n1,2,3,종로\r\n".encode()
-    r = city.http.put("/opendata/admin/resources/odd/file?filename=o.csv", content=csv,
-                      headers=city.auth())  # fmt: skip
-    assert r.status_code == 200
-    row = ET.fromstring(call(city, f"/{city.reader}/xml/Odd/1/5").content).find("row")
+    city.file_dataset("면적(m²),단계Ⅳ,2차,측정소명\r\n1,2,3,종로\r\n".encode())
+    row = ET.fromstring(call(city, f"/{city.reader}/xml/Files/1/5").content).find("row")
     assert [(child.tag, child.text) for child in row] == [
         ("면적_m__", "1"), ("단계_", "2"), ("_2차", "3"), ("측정소명", "종로")
     ]

@@ -4,7 +4,7 @@ the three APIs that read them (downloads, the Seoul OpenAPI, CKAN's datastore_se
 from __future__ import annotations
 
 import pytest
-from opendata_city import FILE_DATASET, start_city
+from opendata_city import start_city
 
 NO_DATA = "해당하는 데이터가 없습니다."
 
@@ -12,17 +12,6 @@ NO_DATA = "해당하는 데이터가 없습니다."
 @pytest.fixture
 def city(hub):
     yield from start_city(hub)
-
-
-def file_dataset(city, content: bytes | None = None, filename: str = "f.csv") -> None:
-    """Dataset ``Files`` with the one file resource ``ff`` (its file uploaded unless None)."""
-    data = {**FILE_DATASET, "name": "Files", "seoul_filters": [],
-            "resources": [{"id": "ff", "kind": "file", "name": {"en": "f"}}]}  # fmt: skip
-    assert city.put_dataset(data).status_code == 200
-    if content is not None:
-        r = city.http.put(f"/opendata/admin/resources/ff/file?filename={filename}",
-                          content=content, headers=city.auth())  # fmt: skip
-        assert r.status_code == 200, r.text
 
 
 def download(city, **params):
@@ -40,7 +29,7 @@ def datastore(city):
 
 
 def test_a_file_never_uploaded_has_no_rows(city):
-    file_dataset(city)
+    city.file_dataset()
     detail = "resource ff has no uploaded file"
     for params in ({}, {"format": "csv"}, {"format": "json"}):
         r = download(city, **params)
@@ -52,7 +41,7 @@ def test_a_file_never_uploaded_has_no_rows(city):
 
 
 def test_ragged_csv_rows_are_fitted_to_the_header(city):
-    file_dataset(city, b"a,b\r\n1,2,3\r\n4\r\n")
+    city.file_dataset(b"a,b\r\n1,2,3\r\n4\r\n")
     rows = [{"a": 1, "b": 2}, {"a": 4, "b": ""}]
     assert download(city, format="json").json() == rows
     assert download(city).content == b"a,b\r\n1,2,3\r\n4\r\n"  # the file as uploaded
@@ -74,7 +63,7 @@ def test_ragged_csv_rows_are_fitted_to_the_header(city):
     ],
 )
 def test_an_unreadable_file_is_refused_in_each_apis_shape(city, content, filename, detail):
-    file_dataset(city, content, filename)
+    city.file_dataset(content, filename)
     assert download(city).content == content  # the file as uploaded is still served
     r = download(city, format="csv")
     assert (r.status_code, r.json()["title"]) == (400, "Bad Request")
