@@ -424,12 +424,10 @@ def _endpoint(value: Any) -> dict[str, Any]:
             if isinstance(item, bool) or not isinstance(item, int | float) or item <= 0:
                 raise BadRequestData(f"notification.endpoint.{member} must be greater than 0")
             out[member] = item
-    qos = dict((kv["key"], kv["value"]) for kv in out.get("notifierInfo", ())).get("MQTT-QoS")
+    notifier = {kv["key"]: kv["value"] for kv in out.get("notifierInfo", ())}
+    qos, version = notifier.get("MQTT-QoS"), notifier.get("MQTT-Version")
     if qos is not None and str(qos) not in ("0", "1", "2"):
         raise BadRequestData("notifierInfo MQTT-QoS must be 0, 1 or 2 (clause 7.2)")
-    version = dict((kv["key"], kv["value"]) for kv in out.get("notifierInfo", ())).get(
-        "MQTT-Version"
-    )
     if version is not None and version not in MQTT_VERSIONS:
         raise BadRequestData(
             f"notifierInfo MQTT-Version must be one of {', '.join(MQTT_VERSIONS)} (clause 7.2)"

@@ -346,7 +346,7 @@ def device_from_spec(spec: Any, *, tenant: str = "") -> Device:
     return device
 
 
-def _not_found(err: Exception) -> bool:
+def is_not_found(err: Exception) -> bool:
     return getattr(err, "status", None) == 404
 
 
@@ -393,7 +393,7 @@ class DeviceRegistry:
                     type="Device", context=IOT_CONTEXT, tenant=tenant, limit=1_000_000
                 )
             except (NgsiError, HubError) as err:
-                if _not_found(err):  # a tenant nobody has written to yet
+                if is_not_found(err):  # a tenant nobody has written to yet
                     continue
                 raise
             for row in rows:
@@ -419,7 +419,7 @@ class DeviceRegistry:
                     device_urn(device_id), context=IOT_CONTEXT, tenant=tenant
                 )
             except (NgsiError, HubError) as err:
-                if _not_found(err):
+                if is_not_found(err):
                     continue
                 raise
             device = device_from_entity(row, tenant=tenant)

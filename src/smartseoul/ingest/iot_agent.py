@@ -37,6 +37,7 @@ from smartseoul.ingest.devices import (
     DeviceSpecError,
     device_entity,
     device_from_entity,
+    is_not_found,
 )
 from smartseoul.ingest.iot_stats import AgentStats
 from smartseoul.ingest.mqtt_listener import MqttListener
@@ -183,7 +184,7 @@ class IotAgent:
         try:
             await self.client.delete(device.urn, tenant=tenant)
         except (NgsiError, HubError) as err:
-            if getattr(err, "status", None) != 404:
+            if not is_not_found(err):
                 raise
         return True
 

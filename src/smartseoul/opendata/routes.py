@@ -18,7 +18,7 @@ from smartseoul.opendata import seoul_api
 from smartseoul.opendata.catalog import CatalogError, Dataset, NotFound, parse_dataset
 from smartseoul.opendata.ckan import Ckan, CkanError
 from smartseoul.opendata.downloads import FORMATS, UnknownFormat, writer_for
-from smartseoul.opendata.keys import ALL_TENANTS, ApiKey, KeyError_, LimitExceeded
+from smartseoul.opendata.keys import ApiKey, KeyError_, LimitExceeded
 from smartseoul.opendata.plaza import Plaza, plaza_of
 from smartseoul.opendata.views import ViewError, open_table
 
@@ -80,7 +80,7 @@ async def admin_key(request: Request) -> ApiKey:
 def within(record: ApiKey, tenants: set[str], what: str) -> None:
     """An admin key acts on its own tenant only (every tenant for ``*``): else it could
     issue itself a key for all tenants, or publish another tenant's data."""
-    outside = sorted(t for t in tenants if record.tenant not in (ALL_TENANTS, t))
+    outside = sorted(t for t in tenants if not record.allows("admin", t))
     if outside:
         raise _Refusal(problem(
             403, "Forbidden",
@@ -216,7 +216,7 @@ async def list_keys(request: Request) -> Response:
     """Every key (ids, owners, roles, limits; never the keys themselves)."""
     admin = await admin_key(request)
     keys = await plaza_of(request.app).keys.list_keys()
-    return json([k.public() for k in keys if admin.tenant in (ALL_TENANTS, k.tenant)])
+    return json([k.public() for k in keys if admin.allows("admin", k.tenant)])
 
 
 @guarded
@@ -227,7 +227,7 @@ async def revoke_key(request: Request) -> Response:
     key_id = request.path_params["id"]
     # Keys of other tenants are not this admin's to see: the same 404 as for no key.
     mine = any(
-        k.id == key_id and admin.tenant in (ALL_TENANTS, k.tenant) for k in await keys.list_keys()
+        k.id == key_id and admin.allows("admin", k.tenant) for k in await keys.list_keys()
     )
     if not mine or not await keys.revoke(key_id):
         return problem(404, "Not Found", f"no live key with id {key_id}")
