@@ -97,7 +97,16 @@ def ingest_app() -> Any:
         async with inner(a) as state:
             agent = a.state.iot_agent
             agent.topic_prefix = os.environ["BENCH_TOPIC_PREFIX"]  # this run's topics only
-            await agent.listen(os.environ["BENCH_MQTT_URL"], shared_group="smartseoul-iot")
+            # As `serve` listens: acknowledgements after the write, a session kept for a restart.
+            from smartseoul.ingest.mqtt_listener import claim_session
+
+            client_id, agent.session_lock = claim_session(
+                settings.data_dir / "mqtt", store.location()
+            )
+            await agent.listen(
+                os.environ["BENCH_MQTT_URL"], shared_group="smartseoul-iot",
+                client_id=client_id, session_expiry=settings.iot_mqtt_session_expiry,
+            )  # fmt: skip
             async with _server_diagnostics(Path(os.environ["BENCH_DATA_DIR"]) / "diag.json"):
                 yield state
 

@@ -335,7 +335,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             max_backoff=settings.notify_retry_max_backoff,
         )
         # The IoT agent: device readings over HTTP (/iot) and, when configured, MQTT.
-        app.state.iot_agent = await start_iot_agent(app, mqtt_url=settings.iot_mqtt_url or None)
+        app.state.iot_agent = await start_iot_agent(
+            app,
+            mqtt_url=settings.iot_mqtt_url or None,
+            store_location=store.location(),
+            session_dir=settings.data_dir / "mqtt",
+            session_expiry=settings.iot_mqtt_session_expiry,
+        )
         sweeper = (
             asyncio.create_task(sweep_expired(app.state.broker, settings.expiry_interval))
             if settings.expiry_interval > 0

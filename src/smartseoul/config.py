@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         "",
         description="MQTT broker the IoT agent listens on (mqtt://host:port); empty: HTTP ingestion only.",
     )
+    iot_mqtt_session_expiry: int = Field(
+        600,
+        ge=0,
+        le=2**32 - 1,
+        description="Seconds the MQTT broker keeps the IoT agent's session after the process "
+        "dies: a restart within that time gets every message it had not yet written, and those "
+        "sent meanwhile; 0: the session ends with the connection.",
+    )
     postgres_pool_size: int = Field(8, ge=1, description="Connections in the PostgreSQL pool.")
     sqlite_mmap_mb: int = Field(
         0, ge=0, description="Megabytes of the SQLite file read through a memory map "

@@ -1,10 +1,13 @@
 """A hub server process for subscription tests (kill -9, several workers).
 
 ``python hub_process.py PORT sqlite PATH`` or ``python hub_process.py PORT postgres URL SCHEMA``.
+``HUB_DATA_DIR`` names the data directory (default: beside the SQLite file, else the current
+one); other settings come from ``SMARTSEOUL_*`` variables as in ``smartseoul serve``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ def main(argv: list[str]) -> None:
 
         store = PostgresStore(argv[2], schema=argv[3], pool_size=4)
         data_dir = Path(".")
+    data_dir = Path(os.environ.get("HUB_DATA_DIR", data_dir))
     app = create_app(Settings(data_dir=data_dir, port=port), store=store)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 

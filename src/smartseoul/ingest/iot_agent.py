@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from smartseoul.hub.client import HubClient, HubError
 from smartseoul.hub.errors import NgsiError
@@ -40,7 +43,7 @@ from smartseoul.ingest.devices import (
     is_not_found,
 )
 from smartseoul.ingest.iot_stats import AgentStats
-from smartseoul.ingest.mqtt_listener import MqttListener
+from smartseoul.ingest.mqtt_listener import Done, MqttListener, claim_session
 from smartseoul.ingest.payloads import Rejection, convert_value, format_time, parse_payload
 
 __all__ = ["IotAgent", "Receipt", "start_iot_agent"]
@@ -85,6 +88,8 @@ class _Pending:
     measurements: int = 0
     # Callers waiting for the write; each learns the (tenant, entity id) pairs that failed.
     waiters: list[asyncio.Future[set[tuple[str, str]]]] = field(default_factory=list)
+    # MQTT messages whose readings are in this batch: acknowledged once it is written.
+    acks: list[Done] = field(default_factory=list)
 
 
 class IotAgent:
@@ -137,6 +142,8 @@ class IotAgent:
         self._flushing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._lookups: set[asyncio.Task[Any]] = set()
+        # The lock file of the MQTT session slot this process holds (see claim_session).
+        self.session_lock: IO[str] | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -150,20 +157,40 @@ class IotAgent:
         if mqtt_url:
             await self.listen(mqtt_url, shared_group=shared_group)
 
-    async def listen(self, mqtt_url: str, *, shared_group: str | None = None) -> None:
-        """Subscribe to ``{topic_prefix}/+/+/attrs`` on a broker (also later than :meth:`start`)."""
+    async def listen(
+        self,
+        mqtt_url: str,
+        *,
+        shared_group: str | None = None,
+        client_id: str | None = None,
+        session_expiry: int = 0,
+    ) -> None:
+        """Subscribe to ``{topic_prefix}/+/+/attrs`` on a broker (also later than :meth:`start`).
+
+        A message is acknowledged to the broker once its readings are written or refused;
+        ``client_id`` and ``session_expiry`` keep the session for a restarted process (see
+        :class:`~smartseoul.ingest.mqtt_listener.MqttListener`).
+        """
         topic = f"{self.topic_prefix}/+/+/attrs"
-        self.listener = MqttListener(self.feed, mqtt_url, topic=topic, shared_group=shared_group)
+        self.listener = MqttListener(
+            self.feed, mqtt_url, topic=topic, shared_group=shared_group,
+            client_id=client_id, session_expiry=session_expiry,
+        )  # fmt: skip
         await self.listener.start()
 
     async def stop(self) -> None:
-        """Stop listening, write what is queued, stop the tasks."""
+        """Stop listening, write what is queued and acknowledge it, stop the tasks."""
         if self.listener is not None:
-            await self.listener.stop()
+            await self.listener.unsubscribe()
         for task in list(self._lookups):
             with contextlib.suppress(Exception):
                 await task
         await self.flush()
+        if self.listener is not None:
+            await self.listener.stop()  # after the flush: its PUBACKs go out first
+        if self.session_lock is not None:
+            self.session_lock.close()
+            self.session_lock = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -240,22 +267,45 @@ class IotAgent:
 
     # -- ingestion ---------------------------------------------------------------------
 
-    def feed(self, topic: str, payload: bytes, received: float) -> None:
-        """One MQTT message (called on the event loop by the listener)."""
+    def feed(self, topic: str, payload: bytes, received: float, done: Done | None = None) -> None:
+        """One MQTT message (called on the event loop by the listener). ``done`` is called
+        once its readings are written (after the batch that holds them) or refused."""
         self.stats.messages["mqtt"] += 1
         parts = topic.split("/")
         if len(parts) != 4 or parts[0] != self.topic_prefix or parts[3] != "attrs":
             self.stats.reject(None, Rejection("bad_topic", f"topic {topic!r}"))
+            if done is not None:
+                done()
             return
         _, apikey, device_id, _ = parts
         device = self.registry.cached(device_id)
         if device is not None:
-            self._accept(device, apikey, payload, None, received)
+            self._settle(self._accept(device, apikey, payload, None, received), done)
             return
         # A cache miss needs a hub lookup; it must not hold up the messages behind it.
-        task = asyncio.create_task(self._lookup_and_accept(apikey, device_id, payload, received))
+        task = asyncio.create_task(self._lookup_and_settle(apikey, device_id, payload, received, done))
         self._lookups.add(task)
         task.add_done_callback(self._lookups.discard)
+
+    async def _lookup_and_settle(
+        self, apikey: str, device_id: str, payload: bytes, received: float, done: Done | None
+    ) -> None:
+        try:
+            receipt = await self._lookup_and_accept(apikey, device_id, payload, received)
+        except BaseException:
+            if done is not None:
+                done()  # acknowledgements go in order: one never given would hold all the rest
+            raise
+        self._settle(receipt, done)
+
+    def _settle(self, receipt: Receipt, done: Done | None) -> None:
+        """Acknowledge a refused message now, an accepted one after the write of its batch."""
+        if done is None:
+            return
+        if receipt.accepted:
+            self._pending.acks.append(done)
+        else:
+            done()
 
     async def handle(
         self,
@@ -409,12 +459,16 @@ class IotAgent:
                     lost = await self._write(tenant, entities[start : start + _WRITE_SLICE])
                     failed.update((tenant, entity_id) for entity_id in lost)
         except BaseException:
+            # Not acknowledged: a session kept for a restart has these messages again.
             failed.update((t, e["id"]) for t, es in pending.targets.items() for e in es)
             raise
         finally:
             for waiter in pending.waiters:
                 if not waiter.done():
                     waiter.set_result(failed)
+        # Written, or counted as write_failed after the retries: either way handled.
+        for done in pending.acks:
+            done()
 
     async def _write(self, tenant: str, entities: list[dict[str, Any]]) -> set[str]:
         """One batch upsert, retried while the hub fails; the ids it did not store."""
@@ -510,17 +564,38 @@ async def start_iot_agent(
     *,
     mqtt_url: str | None = None,
     tenants: tuple[str, ...] = ("",),
-    shared_group: str | None = "smartseoul-iot",
+    store_location: str = "",
+    session_dir: Path | None = None,
+    session_expiry: int = 0,
     **options: Any,
 ) -> IotAgent:
     """Lifespan hook: an agent on the app's in-process hub, listening on MQTT if a URL is given.
 
-    ``shared_group`` makes several worker processes share the device topics (an MQTT
-    shared subscription) instead of each writing every message.
+    The worker processes of one hub (one store, ``store_location``) share the device topics
+    through an MQTT shared subscription named after that store, so each message is written
+    once, while another hub on the same broker gets every message too. With
+    ``session_dir`` and ``session_expiry`` each worker keeps its MQTT session for that many
+    seconds after it dies (see :func:`~smartseoul.ingest.mqtt_listener.claim_session`).
     """
     from smartseoul.hub.client import local_client
 
     agent = IotAgent(local_client(app), tenants=tenants, **options)
-    await agent.start(mqtt_url=mqtt_url, shared_group=shared_group)
+    await agent.start()
+    if mqtt_url:
+        # A SQLite file is on one host: the same path elsewhere is another hub.
+        identity = store_location if not store_location.startswith("sqlite:") else (
+            f"{socket.gethostname()}\0{store_location}"
+        )
+        group = "smartseoul-iot-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+        client_id = None
+        if session_dir is not None and session_expiry > 0:
+            client_id, agent.session_lock = claim_session(session_dir, store_location)
+        try:
+            await agent.listen(
+                mqtt_url, shared_group=group, client_id=client_id, session_expiry=session_expiry
+            )
+        except BaseException:
+            await agent.stop()
+            raise
     app.state.iot_agent = agent
     return agent
