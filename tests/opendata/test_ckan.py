@@ -111,6 +111,16 @@ def test_datastore_search(city):
                        filters={"GU": "강남구"}, sort="PM10 desc"))  # fmt: skip
     assert [r["ID"] for r in posted["records"]] == ["urn:ngsi-ld:Station:3", "urn:ngsi-ld:Station:1"]
     assert posted["records"][0]["location"] == {"type": "Point", "coordinates": [127.03, 37.5]}
+    # A list is any of its values (CKAN); it was read as the list's JSON text: no row.
+    either = ok(action(city, "datastore_search", "POST", resource_id="station-latest",
+                       filters={"GU": ["종로구", "강남구"]}, fields="ID"))  # fmt: skip
+    assert sorted(r["ID"][-1] for r in either["records"]) == ["1", "2", "3"]
+    counts = ok(action(city, "datastore_search", "POST", resource_id="cctv-file",
+                       filters={"소계": [2780, 671], "기관명": ["강남구", "중구", "서초구"]}))  # fmt: skip
+    assert [r["기관명"] for r in counts["records"]] == ["강남구", "중구"]
+    none = ok(action(city, "datastore_search", "POST", resource_id="station-latest",
+                     filters={"GU": []}))  # fmt: skip
+    assert none["total"] == 0
     text = ok(action(city, "datastore_search", resource_id="cctv-file", q="종로"))
     assert text["total"] == 1 and text["records"][0]["소계"] == 1002
     failed(action(city, "datastore_search", resource_id="nope"), 404, "Not Found Error")

@@ -231,7 +231,7 @@ class Ckan:
         try:
             table = await open_table(
                 self.plaza.env(), dataset, resource,
-                filters={str(k): _filter_text(v) for k, v in filters.items()},
+                filters={str(k): _filter_values(v) for k, v in filters.items()},
                 text=str(params.get("q") or ""),
             )  # fmt: skip
         except NotFound as exc:  # a file resource whose file was never uploaded
@@ -273,7 +273,17 @@ class Ckan:
         }
 
 
+def _filter_values(value: Any) -> tuple[str, ...]:
+    """The texts a filter lets through: CKAN takes a list as any of its values, and null
+    as a cell with no value."""
+    if isinstance(value, list):
+        return tuple(_filter_text(v) for v in value)
+    return (_filter_text(value),)
+
+
 def _filter_text(value: Any) -> str:
+    if value is None:
+        return ""  # how an empty cell reads (views._text)
     if isinstance(value, str):
         return value
     if isinstance(value, float) and value.is_integer():

@@ -12,7 +12,7 @@ import csv
 import io
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,8 @@ from smartseoul.opendata.catalog import CatalogError, Dataset, LiveQuery, Resour
 from smartseoul.opendata.export import PAGE, count_history, history_pages
 
 KST = ZoneInfo("Asia/Seoul")
+# Column -> the texts a cell may equal to be kept (CKAN filters: a value or a list of them).
+Filters = dict[str, tuple[str, ...]]
 Row = tuple[Any, ...]
 _VALUE_KEYS = {"Property": "value", "GeoProperty": "value", "Relationship": "object",
                "LanguageProperty": "languageMap", "VocabProperty": "vocab",
@@ -103,11 +105,12 @@ async def open_table(
     dataset: Dataset,
     resource: Resource,
     *,
-    filters: dict[str, str] | None = None,
+    filters: Mapping[str, str | Sequence[str]] | None = None,
     text: str = "",
 ) -> Table:
-    """The rows of a resource, keeping those equal to ``filters`` and containing ``text``."""
-    filters = {k: v for k, v in (filters or {}).items() if v is not None}
+    """The rows of a resource, keeping those whose cells equal ``filters`` (a text, or any
+    of several) and containing ``text``."""
+    wanted = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in (filters or {}).items()}
     if resource.kind == "file":
         from smartseoul.opendata.catalog import Catalog
 
@@ -115,19 +118,19 @@ async def open_table(
         table: Table = file_table(content, filename)
     else:
         assert resource.query is not None
-        table = await _live_table(env, resource.query, filters)
-    unknown = [name for name in filters if name not in table.columns]
+        table = await _live_table(env, resource.query, wanted)
+    unknown = [name for name in wanted if name not in table.columns]
     if unknown:
         raise CatalogError(
             f"filters: unknown column {unknown[0]!r}; columns are {', '.join(table.columns)}",
             field="filters",
         )
-    if filters or text:
-        positions = [(table.columns.index(k), v) for k, v in filters.items()]
+    if wanted or text:
+        positions = [(table.columns.index(k), v) for k, v in wanted.items()]
         needle = text.lower()
 
         def keep(row: Row) -> bool:
-            if any(_text(row[i]) != v for i, v in positions):
+            if any(_text(row[i]) not in v for i, v in positions):
                 return False
             return not needle or any(needle in _text(v).lower() for v in row)
 
@@ -289,7 +292,7 @@ def static_getter(source: str, fmt: TimeFormat) -> Callable[[dict[str, Any]], An
     return member
 
 
-async def _live_table(env: Env, query: LiveQuery, filters: dict[str, str]) -> Table:
+async def _live_table(env: Env, query: LiveQuery, filters: Filters) -> Table:
     from smartseoul.hub.client import HubError
 
     try:
@@ -309,7 +312,7 @@ class ViewError(RuntimeError):
 
 
 def _latest_table(
-    query: LiveQuery, entities: list[dict[str, Any]], fmt: TimeFormat, filters: dict[str, str]
+    query: LiveQuery, entities: list[dict[str, Any]], fmt: TimeFormat, filters: Filters
 ) -> Table:
     if query.columns:
         columns = dict(query.columns)
@@ -340,7 +343,7 @@ async def _history_table(
     query: LiveQuery,
     entities: list[dict[str, Any]],
     fmt: TimeFormat,
-    filters: dict[str, str],
+    filters: Filters,
 ) -> Table:
     if not query.attrs:
         raise CatalogError("a history view needs `attrs`: the attributes whose history to serve")
@@ -360,7 +363,7 @@ async def _history_table(
     # Filters on entity columns pick the entities before any history is read.
     for name, wanted in filters.items():
         if name in static:
-            entities = [e for e in entities if _text(static[name](e)) == wanted]
+            entities = [e for e in entities if _text(static[name](e)) in wanted]
     return HistoryTable(env, query.tenant, entities, iris, columns, static, fmt, start, end, long)
 
 
