@@ -46,6 +46,7 @@ from smartseoul.hub.entities import (
     check_scopes,
     expand_types,
     format_time,
+    is_uri,
     normalize_instance,
     parse_time,
 )
@@ -264,6 +265,10 @@ def parse_temporal_query(
     mode, sys_attrs = _mode(params)
     methods, period = _aggregation(params) if mode == AGGREGATED_VALUES else ((), None)
     dataset_ids = _split(params.get("datasetId"))
+    for dataset_id in dataset_ids:
+        # Tables 6.18.3.2-1 and 6.19.3.1-1: valid URIs, or "@none" for the default instances.
+        if dataset_id != "@none" and not is_uri(dataset_id):
+            raise BadRequestData(f"datasetId: {dataset_id!r} is neither a URI nor @none")
     return TemporalQuerySpec(
         timerel=timerel,
         time_at=time_at,

@@ -26,6 +26,7 @@ from smartseoul.hub.changes import Expand, history_rows
 from smartseoul.hub.entities import check_entity_id, check_name, is_uri, normalize_instance
 from smartseoul.hub.entity_ops import EntityOperations
 from smartseoul.hub.errors import BadRequestData, ResourceNotFound
+from smartseoul.hub.ordering import sort_entities
 from smartseoul.hub.query import matches_q
 from smartseoul.hub.store.base import (
     EntityQuery,
@@ -58,12 +59,14 @@ Found = list[tuple[TemporalEntityRow, list[HistoryRow]]]
 class TemporalResult:
     """Temporal entities with the history rows to show (in the store's order).
 
-    ``total`` is the number of matching entities when a count was asked; ``span`` the
-    DateTime range of the answer when instances were cut to the limit (clause 6.3.10).
+    ``total`` is the number of matching entities when a count was asked; ``more`` whether
+    entities match past this page; ``span`` the DateTime range of the answer when
+    instances were cut to the limit (clause 6.3.10).
     """
 
     found: Found = field(default_factory=list)
     total: int | None = None
+    more: bool = False
     span: tuple[float, float] | None = None
     # Aggregations the store computed, by entity id, in place of rows (see _store_aggregation).
     aggregated: dict[str, StoreAggregation] = field(default_factory=dict)
@@ -215,6 +218,10 @@ class TemporalOperations(EntityOperations):
         candidates, _ = await self.store.temporal_entities(
             tenant, dataclasses.replace(query, limit=1 << 30, offset=0, count=False)
         )
+        if query.ordering is not None:  # by "id" only (clause 5.7.4.4, checked by the caller)
+            by_id = {e.entity_id: e for e in candidates}
+            ordered = sort_entities([{"id": i} for i in by_id], query.ordering)
+            candidates = [by_id[e["id"]] for e in ordered]
         found: Found = []
         total = 0
         filtered = query.q is not None or query.geo is not None
@@ -238,13 +245,17 @@ class TemporalOperations(EntityOperations):
                     if query.geo is not None and not query.geo.matches(pseudo):
                         continue
                     if attrs:
+                        # attrs: at least one of them has instances in the range (5.7.4.3).
                         entity_rows = [r for r in entity_rows if r.attr in attrs]
+                        if not entity_rows:
+                            continue
                 total += 1
                 if offset < total <= offset + limit:
                     found.append((entity, entity_rows))
-            if total >= offset + limit and not count:
+            if total > offset + limit and not count:  # one past the page: a next page exists
                 break
         result = _cut(found, spec, max_instances)
+        result.more = total > offset + limit
         if count:
             result.total = total
         return result

@@ -17,7 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartseoul.hub.api.common import Call, int_param, no_content, offset_param, read_call, respond
+from smartseoul.hub.api.common import (
+    JSON,
+    Call,
+    int_param,
+    no_content,
+    offset_param,
+    read_call,
+    respond,
+)
 from smartseoul.hub.api.entities import (
     GEO_STRINGS,
     apply_paging,
@@ -26,6 +34,7 @@ from smartseoul.hub.api.entities import (
     check_strings,
     selector_params,
 )
+from smartseoul.hub.api.entities import _page_link as page_link
 from smartseoul.hub.entities import check_name, is_uri
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.temporal import (
@@ -51,10 +60,8 @@ def _body(call: Call) -> Any:
     return body
 
 
-def _names(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 class Projection:
@@ -144,6 +151,9 @@ async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Res
     projection = Projection(call, params.get)
     settings = request.app.state.settings
     query = build_query(call, params.get, settings)
+    if query.ordering is not None and any(t.member != "id" for t in query.ordering.terms):
+        # Clause 5.7.4.4: temporal entities can be ordered by "id" only.
+        raise BadRequestData('orderBy: the temporal evolution of entities is ordered by "id" only')
     count = params.get("count", "false")
     if count not in ("true", "false"):
         raise BadRequestData("count: must be true or false")
@@ -155,7 +165,22 @@ async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Res
     out, headers = _render(request, call, spec, projection, params.get("lang"), result)
     if result.total is not None:
         headers["NGSILD-Results-Count"] = str(result.total)
-    return respond(call, out, status=206 if "Content-Range" in headers else 200, headers=headers)
+    response = respond(
+        call, out, status=206 if "Content-Range" in headers else 200, headers=headers
+    )
+    if query.limit:
+        # Clause 6.3.10: Link rel="prev" / rel="next" to the neighbouring pages of entities.
+        if query.offset > 0:
+            prev_offset = max(0, query.offset - query.limit)
+            response.headers.append(
+                "Link", page_link(request, call, prev_offset, query.limit, "prev")
+            )
+        if result.more:
+            next_offset = query.offset + query.limit
+            response.headers.append(
+                "Link", page_link(request, call, next_offset, query.limit, "next")
+            )
+    return response
 
 
 async def query_temporal(request: Request) -> Response:
@@ -167,19 +192,40 @@ async def query_temporal(request: Request) -> Response:
 async def post_query_temporal(request: Request) -> Response:
     """Query temporal evolution of entities via POST (clause 6.24): a Query body (5.2.23)."""
     call = await read_call(request, body=True)
+    if call.accept == JSON and call.context_source is not None:
+        # An @context given in the body (an array or object): the Link header of the answer
+        # names a copy this broker serves, as for POST /entityOperations/query (6.3.6, 5.13).
+        call.context_source = await request.app.state.resolver.context_url(call.context)
     body = _body(call)
     if not isinstance(body, dict) or body.get("type") != "Query":
         raise BadRequestData('The body must be a Query object with "type": "Query"')
     params: dict[str, Any] = {
-        k: v for k, v in request.query_params.items() if k in ("format", "options", "count")
+        k: v
+        for k, v in request.query_params.items()
+        if k in ("format", "options", "count", "local")
     }
     for key in ("attrs", "pick", "omit"):
         if key in body:
-            params[key] = ",".join(_names(body[key]))
+            names = body[key]
+            if (
+                not isinstance(names, list)
+                or not names
+                or not all(isinstance(n, str) for n in names)
+            ):
+                # Clause 5.2.23: String[], an empty array is not allowed.
+                raise BadRequestData(f"{key} must be a non-empty array of strings (clause 5.2.23)")
+            params[key] = ",".join(names)
     check_strings(body, ("q", "scopeQ", "lang"))
     for key in ("q", "scopeQ", "lang"):
         if key in body:
             params[key] = body[key]
+    if "ordering" in body:  # OrderingParams (clause 5.2.43); "id" only (clause 5.7.4.4)
+        ordering = body["ordering"]
+        if not isinstance(ordering, dict) or "orderBy" not in ordering:
+            raise BadRequestData("ordering must be an OrderingParams object with orderBy (5.2.43)")
+        params["orderBy"] = ordering["orderBy"]
+        if "collation" in ordering:
+            params["collation"] = ordering["collation"]
     if "geoQ" in body:
         geo = body["geoQ"]
         if not isinstance(geo, dict):
