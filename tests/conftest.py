@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -141,6 +142,40 @@ def running(app, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def document_server(documents: dict[str, bytes]) -> Iterator[str]:
+    """Serve ``documents`` (path -> body, as application/ld+json; 404 for any other path) on
+    a local port and yield its base URL: remote @context documents the hub must fetch. The
+    mapping is read at each request, so it may be filled once the URL is known."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            body = documents.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/ld+json")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def context_link(url: str) -> dict[str, str]:
+    """A ``Link`` header naming a JSON-LD @context (clause 6.3.5)."""
+    return {"Link": f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; '
+                    'type="application/ld+json"'}  # fmt: skip
 
 
 @pytest.fixture

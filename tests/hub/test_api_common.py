@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from conftest import RawAnswer, free_port, make_store, problem, running
+from conftest import RawAnswer, document_server, free_port, make_store, problem, running
 from smartseoul.app import create_app
 from smartseoul.config import Settings
 
@@ -58,38 +56,23 @@ def create(hub, body=None, headers=None) -> None:
 
 @pytest.fixture(scope="module")
 def context_server() -> Iterator[str]:
-    """Serve @context documents on a local port: /user.jsonld, /broken.jsonld, /missing."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            if self.path == "/user.jsonld":
-                payload, status = json.dumps(USER_CONTEXT).encode(), 200
-            elif self.path == "/broken.jsonld":
-                payload, status = b"{not json", 200
-            else:
-                payload, status = b"", 404
-            self.send_response(status)
-            self.send_header("Content-Type", "application/ld+json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """Serve @context documents on a local port: /user.jsonld, /broken.jsonld (not JSON),
+    /nocontext.json (JSON without @context), /missing (404)."""
+    with document_server({
+        "/user.jsonld": json.dumps(USER_CONTEXT).encode(),
+        "/broken.jsonld": b"{not json",
+        "/nocontext.json": json.dumps({"name": EX + "name"}).encode(),
+    }) as base:  # fmt: skip
+        yield base
 
 
 # -- preconditions (6.3.4) ---------------------------------------------------------------
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/entities"), ("PATCH", f"/entities/{B1}/attrs"), ("PUT", f"/entities/{B1}"),
-     ("POST", "/entityOperations/create"), ("PATCH", f"/entities/{B1}")],
+     ("POST", "/entityOperations/create"), ("PATCH", f"/entities/{B1}"),
+     ("POST", "/jsonldContexts"), ("POST", "/subscriptions"),
+     ("PATCH", "/subscriptions/urn:ngsi-ld:Subscription:s1")],
 )  # fmt: skip
 def test_unsupported_content_type_is_bare_415(hub, method, path):
     bare(hub.http.request(method, path, content=b"{}", headers={"Content-Type": "text/plain"}), 415)
@@ -113,6 +96,9 @@ def test_missing_content_length_is_bare_411(hub):
     assert response.request.headers.get("transfer-encoding") == "chunked"
     bare(response, 411)
     problem(hub.http.get(f"/entities/{B1}"), 404, "ResourceNotFound")
+    # Every POST: an @context added without Content-Length used to be stored (201).
+    bare(hub.http.post("/jsonldContexts", content=iter([b'{"@context": {}}']), headers=JSON), 411)
+    assert hub.http.get("/jsonldContexts").json() == []
 
 
 @pytest.mark.parametrize(
@@ -289,10 +275,16 @@ def test_unavailable_or_invalid_remote_context(hub, context_server):
         "/entities", params={"type": "Building"}, headers=link(f"{context_server}/missing")
     )
     problem(missing, 504, "LdContextNotAvailable")
+    # JSON-LD 1.1 API 4.1.2 step 5.2.5: a document that cannot be parsed as JSON is "loading
+    # remote context failed" (not available); JSON without @context an "invalid remote context".
     broken = hub.http.get(
         "/entities", params={"type": "Building"}, headers=link(f"{context_server}/broken.jsonld")
     )
-    problem(broken, 400, "BadRequestData")
+    problem(broken, 504, "LdContextNotAvailable")
+    invalid = hub.http.get(
+        "/entities", params={"type": "Building"}, headers=link(f"{context_server}/nocontext.json")
+    )
+    problem(invalid, 400, "BadRequestData")
     problem(
         hub.http.get("/entities", params={"type": "Building"}, headers={"Link": "<nope"}),
         400,

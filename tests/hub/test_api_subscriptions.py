@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -685,3 +686,109 @@ def test_concurrent_patches_of_one_subscription_keep_every_member(hub: Hub):
         assert {k: got.get(k) for p in patches for k in p} == {
             k: v for p in patches for k, v in p.items()
         }, got
+
+
+# -- ETSI common behaviours on subscriptions ---------------------------------------------------
+
+
+def test_query_pages_carry_prev_and_next_links(hub: Hub):
+    """Clause 6.3.10 (5.5.9.1): rel="next" on all pages but the last, rel="prev" on all but
+    the first, each with the parameters to fetch it and the media type answered."""
+    for n in range(5):
+        subscribe(hub, f"http://127.0.0.1:9/{n}")
+
+    def page_links(offset: int, **headers: str) -> list[str]:
+        r = hub.http.get("/subscriptions", params={"limit": 2, "offset": offset}, headers=headers)
+        assert r.status_code == 200 and len(r.json()) == min(2, 5 - offset)
+        return [v for v in r.headers.get_list("Link") if "json-ld#context" not in v]
+
+    path = "</ngsi-ld/v1/subscriptions?limit=2&offset="
+    assert page_links(0) == [path + '2>; rel="next"; type="application/json"']
+    assert page_links(2, Accept=LD) == [
+        path + '0>; rel="prev"; type="application/ld+json"',
+        path + '4>; rel="next"; type="application/ld+json"',
+    ]
+    assert page_links(4) == [path + '2>; rel="prev"; type="application/json"']
+    r = hub.http.get("/subscriptions", params={"limit": 2, "offset": 2, "count": "true"})
+    assert path.replace("?", "?count=true&") + '0>; rel="prev"; type="application/json"' in (
+        r.headers.get_list("Link")
+    )
+
+
+def test_limit_zero_needs_count(hub: Hub):
+    """Clause 6.3.13: limit=0 only with count=true, else 400."""
+    subscribe(hub, "http://127.0.0.1:9/n")
+    problem(hub.http.get("/subscriptions", params={"limit": 0}), 400, "BadRequestData")
+    r = hub.http.get("/subscriptions", params={"limit": 0, "count": "true"})
+    assert r.status_code == 200 and r.json() == [] and r.headers["NGSILD-Results-Count"] == "1"
+
+
+def test_a_tenant_that_does_not_exist_is_nonexistent_tenant(hub: Hub):
+    """Clause 5.5.10: operations other than creations on a tenant that does not exist raise
+    NonexistentTenant; in a tenant that exists a missing subscription is ResourceNotFound."""
+    sub = "/subscriptions/urn:ngsi-ld:Subscription:nowhere"
+    never = {"NGSILD-Tenant": "never-written"}
+    for method in ("GET", "DELETE"):
+        problem(hub.http.request(method, sub, headers=never), 404, "NonexistentTenant")
+    problem(hub.http.patch(sub, json={"isActive": False}, headers=never), 404, "NonexistentTenant")
+    body = {"type": "Subscription", "entities": [{"type": "T"}],
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}}}  # fmt: skip
+    assert hub.http.post("/subscriptions", json=body, headers=never).status_code == 201
+    for method in ("GET", "DELETE"):
+        problem(hub.http.request(method, sub, headers=never), 404, "ResourceNotFound")
+
+
+def test_json_notifications_link_a_hosted_copy_of_an_inline_context(hub: Hub, receiver: Receiver):
+    """Clause 5.13.1 (ImplicitlyCreated) and 6.3.8: an application/json notification names
+    its @context in a Link header. For an @context no one URL stands for (here an inline
+    object and the core URL) that was the core @context, while the data used the user terms."""
+    sub_id = subscribe(hub, receiver.url)
+    create_gauge(hub, level=2.0)
+    _, headers, note = receiver.next()
+    assert note["data"][0]["level"] == {"type": "Property", "value": 2.0}
+    url = re.fullmatch(r'<([^>]+)>; rel="http://www.w3.org/ns/json-ld#context".*', headers["Link"])
+    assert url is not None and "/ngsi-ld/v1/jsonldContexts/urn:ngsi-ld:jsonldContext:" in url[1]
+    hosted = url[1].split("/ngsi-ld/v1", 1)[1]
+    assert hub.http.get(hosted).json() == CTX
+    details = hub.http.get(hosted, params={"details": "true"}).json()
+    assert details["kind"] == "ImplicitlyCreated"
+    assert hub.http.get(f"/subscriptions/{sub_id}").json()["jsonldContext"] == url[1]
+
+
+def test_json_notifications_link_the_user_context_given_beside_the_core_one(
+    hub: Hub, receiver: Receiver
+):
+    """The ETSI suite's shape, ``[user URL, core URL]``: the Link names the user URL."""
+    created = hub.http.post("/jsonldContexts", json={"@context": CTX["@context"][0]})
+    user = hub.base + created.headers["Location"]
+    body = {"type": "Subscription", "entities": [{"type": "WaterLevel"}],
+            "notification": {"endpoint": {"uri": receiver.url}}, "@context": [user, CORE]}  # fmt: skip
+    r = hub.http.post("/subscriptions", json=body, headers={"Content-Type": LD})
+    assert r.status_code == 201, r.text
+    create_gauge(hub)
+    _, headers, note = receiver.next()
+    assert headers["Link"].startswith(f"<{user}>; rel=")
+    assert note["data"][0]["type"] == "WaterLevel"
+    listed = hub.http.get("/subscriptions").json()
+    assert listed[0]["jsonldContext"] == user
+    assert hub.http.get("/jsonldContexts", params={"kind": "ImplicitlyCreated"}).json() == []
+
+
+@pytest.mark.parametrize("prefer", [None, "body=json"])
+def test_geojson_notifications_put_the_context_where_prefer_asks(
+    hub: Hub, receiver: Receiver, prefer: str | None
+):
+    """Clause 6.3.8: for application/geo+json, a Link header when receiverInfo has
+    "Prefer: body=json", else an @context in the FeatureCollection."""
+    endpoint: dict[str, Any] = {"uri": receiver.url, "accept": "application/geo+json"}
+    if prefer:
+        endpoint["receiverInfo"] = [{"key": "Prefer", "value": prefer}]
+    subscribe(hub, receiver.url, notification={"endpoint": endpoint})
+    create_gauge(hub)
+    _, headers, note = receiver.next()
+    assert headers["Content-Type"] == "application/geo+json"
+    assert note["data"]["type"] == "FeatureCollection"
+    if prefer:
+        assert "json-ld#context" in headers["Link"] and "@context" not in note["data"]
+    else:
+        assert "Link" not in headers and note["data"]["@context"] == CTX["@context"]

@@ -8,17 +8,14 @@ Clauses 6.5.2 and 6.7.2 (resource URIs), 5.6.x (provision), 5.7.x (consumption).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
 import pytest
 
-from conftest import problem
+from conftest import context_link, document_server, problem
 
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
-REL = "http://www.w3.org/ns/json-ld#context"
 SUITE = "https://ngsi-ld-test-suite/context#"
 TERMS = {
     "@context": {
@@ -35,35 +32,15 @@ TERMS = {
 def suite_context() -> Iterator[str]:
     """The suite's compound @context: a document whose @context is an array naming its
     term document and the core @context, both by URL (as the suite serves them)."""
-    documents: dict[str, bytes] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            payload = documents.get(self.path, b"")
-            self.send_response(200 if payload else 404)
-            self.send_header("Content-Type", "application/ld+json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    documents["/ngsi-ld-test-suite.jsonld"] = json.dumps(TERMS).encode()
-    documents["/ngsi-ld-test-suite-compound.jsonld"] = json.dumps(
-        {"@context": [f"{base}/ngsi-ld-test-suite.jsonld", CORE]}
-    ).encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"{base}/ngsi-ld-test-suite-compound.jsonld"
-    server.shutdown()
-    server.server_close()
+    documents: dict[str, bytes] = {"/ngsi-ld-test-suite.jsonld": json.dumps(TERMS).encode()}
+    with document_server(documents) as base:
+        documents["/ngsi-ld-test-suite-compound.jsonld"] = json.dumps(
+            {"@context": [f"{base}/ngsi-ld-test-suite.jsonld", CORE]}
+        ).encode()
+        yield f"{base}/ngsi-ld-test-suite-compound.jsonld"
 
 
-def link(url: str) -> dict[str, str]:
-    return {"Link": f'<{url}>; rel="{REL}"; type="application/ld+json"'}
+link = context_link
 
 
 def ld_post(hub, path: str, body: dict, context: str):

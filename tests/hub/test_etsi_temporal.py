@@ -9,14 +9,12 @@ http URL, that names a further remote context and the core context; bodies are s
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from conftest import problem
+from conftest import context_link, document_server, problem
 
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 REL = "http://www.w3.org/ns/json-ld#context"
@@ -38,35 +36,15 @@ def suite_context() -> Iterator[str]:
     """The URL of a compound @context like the suite's: an array naming another remote
     context (the suite's terms) and the core context."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
-            documents = {
-                "/ngsi-ld-test-suite-context.jsonld": {"@context": TERMS},
-                "/ngsi-ld-test-suite-compound.jsonld": {
-                    "@context": [base + "/ngsi-ld-test-suite-context.jsonld", CORE]
-                },
-            }
-            payload = json.dumps(documents[self.path]).encode() if self.path in documents else b""
-            self.send_response(200 if payload else 404)
-            self.send_header("Content-Type", "application/ld+json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/ngsi-ld-test-suite-compound.jsonld"
-    server.shutdown()
-    server.server_close()
+    documents = {"/ngsi-ld-test-suite-context.jsonld": json.dumps({"@context": TERMS}).encode()}
+    with document_server(documents) as base:
+        documents["/ngsi-ld-test-suite-compound.jsonld"] = json.dumps(
+            {"@context": [base + "/ngsi-ld-test-suite-context.jsonld", CORE]}
+        ).encode()
+        yield base + "/ngsi-ld-test-suite-compound.jsonld"
 
 
-def link(context: str) -> dict[str, str]:
-    return {"Link": f'<{context}>; rel="{REL}"; type="application/ld+json"'}
+link = context_link
 
 
 def vehicle(number: int, speeds=(120, 80, 100)) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smartseoul.hub.errors import BadRequestData
-from smartseoul.hub.jsonld import CORE
+from smartseoul.hub.jsonld import CORE, CORE_CONTEXT_URL
 from smartseoul.hub.subscription_match import (
     attribute_events,
     build_notification,
@@ -14,6 +14,9 @@ from smartseoul.hub.subscription_match import (
     notification_entity,
 )
 from smartseoul.hub.subscriptions import (
+    CONTEXT_LINK,
+    context_url,
+    notification_link,
     parse_subscription,
     render_subscription,
     status_of,
@@ -218,6 +221,61 @@ def test_status_and_render_compacts():
     assert shown["status"] == "paused"
     assert shown["notification"]["timesSent"] == 3 and shown["notification"]["status"] == "ok"
     assert "context" not in shown
+
+
+def test_a_null_in_a_notification_fragment_removes_the_member():
+    """Clause 5.5.8 (after IETF RFC 7396): a null removes a member; those with a default
+    take it again. It used to be refused as "attributes must be a non-empty array"."""
+    sub = parse(notification={"endpoint": {"uri": "http://127.0.0.1:9999/notify"},
+                              "attributes": ["level"], "format": "keyValues", "sysAttrs": True})  # fmt: skip
+    out = update_subscription(
+        sub, {"notification": {"attributes": None, "format": None, "sysAttrs": None}}, expand,
+        source=None, now_text=NOW_TEXT, now=NOW,
+    )  # fmt: skip
+    assert "attributes" not in out["notification"]
+    assert out["notification"]["format"] == "normalized"
+    assert out["notification"]["sysAttrs"] is False
+    assert out["notification"]["endpoint"] == sub["notification"]["endpoint"]
+    with pytest.raises(BadRequestData, match="endpoint"):
+        update_subscription(sub, {"notification": {"endpoint": None}}, expand, source=None,
+                            now_text=NOW_TEXT, now=NOW)  # fmt: skip
+
+
+USER_URL = "http://127.0.0.1:8000/user.jsonld"
+CORE_16 = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
+CORE_19 = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
+
+
+@pytest.mark.parametrize(
+    ("source", "url"),
+    [
+        (None, CORE_CONTEXT_URL),
+        (USER_URL, USER_URL),
+        ([USER_URL], USER_URL),
+        # The ETSI suite's shape: the user @context, then the core one, which always applies.
+        ([USER_URL, CORE_19], USER_URL),
+        ([CORE_16], CORE_16),
+        ({"level": EX + "level"}, None),
+        ([USER_URL, {"level": EX + "level"}], None),
+        ([USER_URL, "http://127.0.0.1:8000/other.jsonld"], None),
+    ],
+)
+def test_the_url_that_stands_for_a_subscription_context(source, url):
+    assert context_url(source) == url
+
+
+def test_the_notification_link_prefers_jsonld_context_then_the_hosted_copy():
+    inline = [{"level": EX + "level"}, CORE_CONTEXT_URL]
+    sub = parse()
+    sub["context"] = inline
+    assert notification_link(sub) == CORE_CONTEXT_URL  # stored before hosting existed
+    hosted = "http://127.0.0.1:1026/ngsi-ld/v1/jsonldContexts/urn:ngsi-ld:jsonldContext:1"
+    sub[CONTEXT_LINK] = hosted
+    assert notification_link(sub) == hosted
+    shown = render_subscription(sub, {}, compact, now=NOW)
+    assert shown["jsonldContext"] == hosted and CONTEXT_LINK not in shown
+    sub["jsonldContext"] = USER_URL
+    assert notification_link(sub) == USER_URL
 
 
 # -- matching --------------------------------------------------------------------------

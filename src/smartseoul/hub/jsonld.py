@@ -544,7 +544,10 @@ class ContextResolver:
         try:
             document = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
-            raise BadRequestData(f"@context {url} is not a JSON document") from exc
+            # JSON-LD 1.1 API 4.1.2 step 5.2.5.1: a document that cannot be parsed as JSON is
+            # "loading remote context failed", so not available (clause 5.5.6); a JSON one
+            # without a top-level @context is an "invalid remote context": BadRequestData.
+            raise LdContextNotAvailable(f"@context {url} is not a JSON document") from exc
         if not isinstance(document, dict) or "@context" not in document:
             raise BadRequestData(f"@context {url} is not a JSON object with a top-level @context")
         check_context(document["@context"])

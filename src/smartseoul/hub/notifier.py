@@ -169,9 +169,14 @@ class Notifier:
         receiver = {kv["key"]: kv["value"] for kv in endpoint.get("receiverInfo", ())}
         timeout = min(endpoint.get("timeout", 1e9) / 1000, self.timeout)
         link = link_header(endpoint.get("link") or CORE_CONTEXT_URL)
+        # Clause 6.3.8: the @context goes in a Link header for application/json, and for
+        # application/geo+json when receiverInfo asks "Prefer: body=json" (else in the body).
+        linked = accept == "application/json" or (
+            accept == "application/geo+json" and receiver.get("Prefer") == "body=json"
+        )
         if uri.startswith(("mqtt://", "mqtts://")):
             metadata: dict[str, Any] = {"Content-Type": accept}
-            if accept == "application/json":
+            if linked:
                 metadata["Link"] = link
             metadata.update(receiver)
             if row.tenant:
@@ -183,7 +188,7 @@ class Notifier:
             await self.mqtt.publish(uri, message, notifier, timeout=timeout)
             return
         headers = {"Content-Type": accept, **receiver}
-        if accept == "application/json":
+        if linked:
             headers["Link"] = link
         if row.tenant:
             headers["NGSILD-Tenant"] = row.tenant

@@ -44,7 +44,7 @@ from smartseoul.hub.subscription_match import (
     temporal_matches,
     temporal_notification_entity,
 )
-from smartseoul.hub.subscriptions import context_url
+from smartseoul.hub.subscriptions import notification_link
 
 log = logging.getLogger("smartseoul.subscriptions")
 Entity = dict[str, Any]
@@ -301,7 +301,7 @@ def outbox_row(
     """The outbox row for one Notification: the body is final, the worker only sends it."""
     endpoint = dict(c.sub["notification"]["endpoint"])
     explicit = c.sub.get("jsonldContext")
-    endpoint["link"] = explicit or context_url(c.sub.get("context"))
+    endpoint["link"] = notification_link(c.sub)
     body = build_notification(c.id, data, now_text=now_text, temporal=temporal)
     accept = endpoint.get("accept", "application/json")
     if accept == "application/ld+json":

@@ -42,7 +42,7 @@ from smartseoul.hub.entities import check_name, is_uri, parse_time
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.expressions import And, Or
 from smartseoul.hub.geo import parse_geoquery
-from smartseoul.hub.jsonld import CORE_CONTEXT_URL
+from smartseoul.hub.jsonld import CORE_CONTEXT_URL, is_core_context_url
 from smartseoul.hub.limits import check_name_length
 from smartseoul.hub.linked import parse_join
 from smartseoul.hub.query import compile_pattern, parse_q
@@ -95,10 +95,14 @@ INPUT_MEMBERS = frozenset(
     }
 )  # fmt: skip
 READ_ONLY = frozenset({"status", "createdAt", "modifiedAt"})
+# Stored, never shown: the URL at which the broker hosts a subscription's @context when no
+# URL of the request stands for it (an ImplicitlyCreated @context, clause 5.13.1).
+CONTEXT_LINK = "contextLink"
 NOTIFICATION_MEMBERS = frozenset(
     {"attributes", "format", "sysAttrs", "showChanges", "endpoint", "pick", "omit", "join",
      "joinLevel"}
 )  # fmt: skip
+NOTIFICATION_DEFAULTS = {"format": "normalized", "sysAttrs": False, "showChanges": False}
 NOTIFICATION_STATUS = frozenset(
     {"status", "timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure"}
 )
@@ -108,13 +112,38 @@ def new_subscription_id() -> str:
     return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
 
 
-def context_url(source: Any) -> str:
-    """The URL that stands for a request's @context (5.8.1.4: the jsonldContext default)."""
+def context_url(source: Any) -> str | None:
+    """The URL that stands for a request's @context (5.8.1.4: the jsonldContext default):
+    the URL itself, or the one URL an array holds beside core @context URLs (the core
+    @context applies anyway); None when no URL does (an inline object, several URLs).
+
+    Examples
+    --------
+    >>> context_url(["https://ex.org/c.jsonld", CORE_CONTEXT_URL])
+    'https://ex.org/c.jsonld'
+    >>> context_url(None) == CORE_CONTEXT_URL, context_url([{"a": "https://ex.org/a"}])
+    (True, None)
+    """
     if isinstance(source, str):
         return source
-    if isinstance(source, list) and len(source) == 1 and isinstance(source[0], str):
-        return source[0]
-    return CORE_CONTEXT_URL
+    items = source if isinstance(source, list) else [source]
+    user = [item for item in items if item is not None and not is_core_context_url(item)]
+    if not user:
+        return next((item for item in items if isinstance(item, str)), CORE_CONTEXT_URL)
+    if len(user) == 1 and isinstance(user[0], str):
+        return user[0]
+    return None
+
+
+def notification_link(sub: dict[str, Any]) -> str:
+    """The @context URL of a subscription's notifications (clause 5.8.6): its jsonldContext,
+    else the URL standing for its @context, hosted for it if need be (``CONTEXT_LINK``)."""
+    return (
+        sub.get("jsonldContext")
+        or sub.get(CONTEXT_LINK)
+        or context_url(sub.get("context"))
+        or CORE_CONTEXT_URL  # a subscription stored before CONTEXT_LINK existed
+    )
 
 
 def parse_subscription(
@@ -347,14 +376,18 @@ def _notification(value: Any, expand: Expand, *, old: dict[str, Any] | None) -> 
     """NotificationParams (clause 5.2.14); with ``old``, a fragment merged into it."""
     if not isinstance(value, dict):
         raise BadRequestData("notification must be a NotificationParams object")
-    out: dict[str, Any] = dict(old["notification"]) if old else {}
-    if not old:
-        out.update(format="normalized", sysAttrs=False, showChanges=False)
+    out: dict[str, Any] = dict(old["notification"]) if old else dict(NOTIFICATION_DEFAULTS)
     for member, item in value.items():
         if member in NOTIFICATION_STATUS:
             continue  # output only (clause 5.2.14.2)
         if member not in NOTIFICATION_MEMBERS:
             raise BadRequestData(f"notification: unknown member {member!r}")
+        if item is None and member != "endpoint":
+            # A null removes the member (clause 5.5.8, after IETF RFC 7396); the three
+            # with a default go back to it.
+            out.pop("attributes" if member == "pick" else member, None)
+            out.update({k: v for k, v in NOTIFICATION_DEFAULTS.items() if k not in out})
+            continue
         if member in ("attributes", "pick", "omit"):
             out["attributes" if member == "pick" else member] = [
                 _attr_name(n, expand, f"notification.{member}")
@@ -498,7 +531,7 @@ def render_subscription(
     """A stored subscription as clause 5.2.12 shows it, names compacted with ``compact``."""
     out: dict[str, Any] = {"id": sub["id"], "type": "Subscription"}
     for member, value in sub.items():
-        if member in ("id", "type", "context", "notification"):
+        if member in ("id", "type", "context", "notification", CONTEXT_LINK):
             continue
         if member == "entities":
             value = [_render_selector(s, compact) for s in value]
@@ -507,7 +540,7 @@ def render_subscription(
         elif member == "geoQ":
             value = {**value, "geoproperty": compact(value["geoproperty"])}
         out[member] = value
-    out.setdefault("jsonldContext", context_url(sub.get("context")))  # clause 5.8.1.4
+    out.setdefault("jsonldContext", notification_link(sub))  # clause 5.8.1.4
     out["status"] = status_of(sub, now)
     note = dict(sub["notification"])
     for member in ("attributes", "omit"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -86,13 +87,7 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
     source: Any = None
     wants_body = method in BODY_METHODS if body is None else body
     if wants_body:
-        if "content-length" not in headers:
-            # Clause 6.3.4: the Content-Length header shall give the body length; a
-            # chunked body (no Content-Length) is answered with just 411.
-            raise HttpStatusOnly(411)
-        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in (JSON, LD_JSON) and not (method == "PATCH" and ctype == MERGE_PATCH):
-            raise HttpStatusOnly(415)
+        ctype = body_media_type(request)
         raw = await request.body()
         if not raw:
             raise InvalidRequest("The request has no body")
@@ -116,6 +111,39 @@ async def read_call(request: Request, *, geo: bool = False, body: bool | None = 
     context = await request.app.state.resolver.resolve(source)
     geo_link = accept == GEO_JSON and "body=json" in headers.get("prefer", "")
     return Call(tenant, context, accept, payload, source, geo_link)
+
+
+def body_media_type(request: Request) -> str:
+    """Clause 6.3.4 preconditions of a request with a body: its media type, or a bare 411
+    (no Content-Length: a chunked body) or a bare 415 (not JSON or JSON-LD)."""
+    headers = request.headers
+    if "content-length" not in headers:
+        raise HttpStatusOnly(411)
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in (JSON, LD_JSON) and not (request.method == "PATCH" and ctype == MERGE_PATCH):
+        raise HttpStatusOnly(415)
+    return ctype
+
+
+def add_page_links(
+    response: Response, request: Request, call: Call, *, limit: int, offset: int, more: bool
+) -> None:
+    """Clause 6.3.10 (behaviour 5.5.9.1): ``Link`` rel="prev" on every page of a query but
+    the first, rel="next" when more results follow; nothing when ``limit`` is 0."""
+    if limit and offset > 0:
+        response.headers.append(
+            "Link", _page_link(request, call, limit, max(0, offset - limit), "prev")
+        )
+    if limit and more:
+        response.headers.append("Link", _page_link(request, call, limit, offset + limit, "next"))
+
+
+def _page_link(request: Request, call: Call, limit: int, offset: int, rel: str) -> str:
+    """The request's own parameters with ``limit`` and ``offset`` last, ``type`` the media
+    type answered."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    items += [("limit", str(limit)), ("offset", str(offset))]
+    return f'<{request.url.path}?{urlencode(items)}>; rel="{rel}"; type="{call.accept}"'
 
 
 def tenant_of(request: Request) -> str:

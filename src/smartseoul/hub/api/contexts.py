@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartseoul.hub.api.common import refuse_nul
+from smartseoul.hub.api.common import body_media_type, choose_accept, refuse_nul, tenant_of
 from smartseoul.hub.errors import (
     BadRequestData,
     InvalidRequest,
@@ -24,8 +24,15 @@ from smartseoul.hub.errors import (
 from smartseoul.hub.jsonld import CACHED_TTL, KINDS, ContextResolver, is_core_context_url
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def _json(request: Request, body: Any) -> Response:
+    return Response(orjson.dumps(body), headers=_tenant(request), media_type="application/json")
+
+
+def _tenant(request: Request) -> dict[str, str] | None:
+    """Clause 6.3.14: an NGSILD-Tenant request header is echoed, although @contexts are
+    kept for the whole broker, not per tenant."""
+    tenant = tenant_of(request)
+    return {"NGSILD-Tenant": tenant} if tenant else None
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -76,6 +83,7 @@ async def _record(request: Request) -> tuple[ContextResolver, dict[str, Any]]:
 
 async def list_contexts(request: Request) -> Response:
     """List the stored @contexts (clause 5.13.3)."""
+    choose_accept(request.headers.get("accept"))  # clause 6.3.4: else 406
     resolver: ContextResolver = request.app.state.resolver
     details = _flag(request, "details")
     kind = request.query_params.get("kind")
@@ -86,27 +94,29 @@ async def list_contexts(request: Request) -> Response:
         r for r in await request.app.state.store.list_contexts() if kind in (None, r["kind"])
     ]
     if details:
-        return _json([_metadata(r, resolver) for r in records])
-    return _json([_url(r, resolver) for r in records])
+        return _json(request, [_metadata(r, resolver) for r in records])
+    return _json(request, [_url(r, resolver) for r in records])
 
 
 async def get_context(request: Request) -> Response:
     """Serve a hosted @context, or the metadata of any stored one (clause 5.13.4)."""
+    choose_accept(request.headers.get("accept"))  # clause 6.3.4: else 406
     details = _flag(request, "details")
     if details:
         await request.app.state.resolver.flush_usage()  # numberOfHits counted so far
     resolver, record = await _record(request)
     if details:
-        return _json(_metadata(record, resolver))
+        return _json(request, _metadata(record, resolver))
     if record["kind"] == "Cached":
         raise OperationNotSupported(
             f"@context {record['id']} is a cached copy of {record['url']}; it is not served"
         )
-    return _json(record["data"])
+    return _json(request, record["data"])
 
 
 async def add_context(request: Request) -> Response:
     """Store a client's @context and host it (clause 5.13.2)."""
+    body_media_type(request)  # clause 6.3.4: a bare 411 or 415 as for every POST
     raw = await request.body()
     try:
         body = orjson.loads(raw)
@@ -119,7 +129,7 @@ async def add_context(request: Request) -> Response:
     # Anything beside @context is discarded (clause 5.13.2.3).
     record = await resolver.add(body["@context"])
     location = request.url.path.rstrip("/") + "/" + record["id"]
-    return Response(status_code=201, headers={"Location": location})
+    return Response(status_code=201, headers={"Location": location, **(_tenant(request) or {})})
 
 
 async def delete_context(request: Request) -> Response:
@@ -132,7 +142,7 @@ async def delete_context(request: Request) -> Response:
         await resolver.reload(record)
     else:
         await resolver.delete(record)
-    return Response(status_code=204)
+    return Response(status_code=204, headers=_tenant(request))
 
 
 # The collection answers with and without a trailing slash (clause 6.29.2 writes

@@ -6,7 +6,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +15,7 @@ from starlette.routing import Route
 from smartseoul.hub.api.common import (
     GEO_JSON,
     Call,
+    add_page_links,
     flag_options,
     int_param,
     no_content,
@@ -365,23 +366,8 @@ async def _run_query(
         headers.update(applied_header(version))
     entities, appended = await _join(request, call, entities, opts, join, version)
     response = respond(call, render_many(call, entities, opts, geometry, appended), headers=headers)
-    if limit:
-        # Clause 6.3.10: Link rel="next" / rel="prev" with the requested media type.
-        if offset > 0:
-            response.headers.append(
-                "Link", _page_link(request, call, max(0, offset - limit), limit, "prev")
-            )
-        if more:
-            response.headers.append(
-                "Link", _page_link(request, call, offset + limit, limit, "next")
-            )
+    add_page_links(response, request, call, limit=limit, offset=offset, more=more)
     return response
-
-
-def _page_link(request: Request, call: Call, offset: int, limit: int, rel: str) -> str:
-    items = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
-    items += [("limit", str(limit)), ("offset", str(offset))]
-    return f'<{request.url.path}?{urlencode(items)}>; rel="{rel}"; type="{call.accept}"'
 
 
 async def query_entities(request: Request) -> Response:

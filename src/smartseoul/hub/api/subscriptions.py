@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartseoul.hub.api.common import Call, int_param, no_content, offset_param, read_call, respond
+from smartseoul.hub.api.common import (
+    Call,
+    add_page_links,
+    int_param,
+    no_content,
+    offset_param,
+    read_call,
+    respond,
+)
 from smartseoul.hub.entities import is_uri, now_iso
 from smartseoul.hub.errors import (
     AlreadyExists,
@@ -25,6 +33,8 @@ from smartseoul.hub.errors import (
     TooManyResults,
 )
 from smartseoul.hub.subscriptions import (
+    CONTEXT_LINK,
+    context_url,
     parse_subscription,
     render_subscription,
     update_subscription,
@@ -46,9 +56,27 @@ async def _check_jsonld_context(request: Request, sub: dict[str, Any]) -> None:
         await request.app.state.resolver.resolve(sub["jsonldContext"])
 
 
+async def _host_context(request: Request, call: Call, sub: dict[str, Any]) -> None:
+    """Notifications in application/json name their @context in a Link header, which holds
+    one URL. A subscription whose @context is no single URL (an inline object, or an array of
+    several entries) gets it hosted as kind ImplicitlyCreated (clause 5.13.1), and that URL
+    stands for it: in the Link header and as the default jsonldContext (clause 5.8.1.4)."""
+    source = sub.get("context")
+    sub.pop(CONTEXT_LINK, None)
+    if source is not None and context_url(source) is None:
+        sub[CONTEXT_LINK] = await request.app.state.resolver.context_url(call.context)
+
+
 async def _require_tenant(request: Request, call: Call) -> None:
     if not await request.app.state.store.tenant_exists(call.tenant):
         raise NonexistentTenant(f"Tenant {call.tenant!r} does not exist", instance=call.tenant)
+
+
+async def _not_found(request: Request, call: Call, sub_id: str) -> ResourceNotFound:
+    """Clause 5.5.10: an operation on a tenant that does not exist is NonexistentTenant.
+    Checked only once the subscription is missing, so a found one costs no extra read."""
+    await _require_tenant(request, call)
+    return ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
 
 
 async def create_subscription(request: Request) -> Response:
@@ -58,6 +86,7 @@ async def create_subscription(request: Request) -> Response:
         call.body, call.expand, source=call.context_source, now_text=now_iso(), now=time.time()
     )
     await _check_jsonld_context(request, sub)
+    await _host_context(request, call, sub)
     if not await request.app.state.store.insert_subscription(call.tenant, sub):
         raise AlreadyExists(f"Subscription {sub['id']} already exists", instance=sub["id"])
     location = PREFIX + quote(sub["id"], safe=":")
@@ -76,6 +105,8 @@ async def query_subscriptions(request: Request) -> Response:
     count = request.query_params.get("count", "false")
     if count not in ("true", "false"):
         raise BadRequestData(f"count must be true or false, not {count!r}")
+    if limit == 0 and count == "false":
+        raise BadRequestData("limit=0 is only allowed together with count=true (clause 6.3.13)")
     await _require_tenant(request, call)
     page, total = await request.app.state.store.list_subscriptions(
         call.tenant, limit=limit, offset=offset
@@ -83,14 +114,17 @@ async def query_subscriptions(request: Request) -> Response:
     now = time.time()
     body = [render_subscription(sub, counters, call.compact, now=now) for sub, counters in page]
     headers = {"NGSILD-Results-Count": str(total)} if count == "true" else None
-    return respond(call, body, headers=headers)
+    response = respond(call, body, headers=headers)
+    more = offset + limit < total
+    add_page_links(response, request, call, limit=limit, offset=offset, more=more)
+    return response
 
 
 async def _load(request: Request, call: Call) -> tuple[str, dict[str, Any], dict[str, Any]]:
     sub_id = _subscription_id(request)
     found = await request.app.state.store.get_subscription(call.tenant, sub_id)
     if found is None:
-        raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
+        raise await _not_found(request, call, sub_id)
     return sub_id, found[0], found[1]
 
 
@@ -110,6 +144,8 @@ async def update_subscription_route(request: Request) -> Response:
         sub, call.body, call.expand, source=call.context_source, now_text=now_iso(), now=time.time()
     )
     await _check_jsonld_context(request, updated)
+    if updated.get("context") is not sub.get("context"):  # a new @context: host it anew
+        await _host_context(request, call, updated)
     store = request.app.state.store
     if not await store.replace_subscription(call.tenant, updated, previous=previous):
         raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
@@ -121,7 +157,7 @@ async def delete_subscription(request: Request) -> Response:
     call = await read_call(request)
     sub_id = _subscription_id(request)
     if not await request.app.state.store.delete_subscription(call.tenant, sub_id):
-        raise ResourceNotFound(f"Subscription {sub_id} was not found", instance=sub_id)
+        raise await _not_found(request, call, sub_id)
     return no_content(call)
 
 

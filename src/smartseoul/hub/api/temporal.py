@@ -20,6 +20,7 @@ from starlette.routing import Route
 from smartseoul.hub.api.common import (
     JSON,
     Call,
+    add_page_links,
     int_param,
     no_content,
     offset_param,
@@ -34,7 +35,6 @@ from smartseoul.hub.api.entities import (
     check_strings,
     selector_params,
 )
-from smartseoul.hub.api.entities import _page_link as page_link
 from smartseoul.hub.entities import check_name, is_uri
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.temporal import (
@@ -168,18 +168,9 @@ async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Res
     response = respond(
         call, out, status=206 if "Content-Range" in headers else 200, headers=headers
     )
-    if query.limit:
-        # Clause 6.3.10: Link rel="prev" / rel="next" to the neighbouring pages of entities.
-        if query.offset > 0:
-            prev_offset = max(0, query.offset - query.limit)
-            response.headers.append(
-                "Link", page_link(request, call, prev_offset, query.limit, "prev")
-            )
-        if result.more:
-            next_offset = query.offset + query.limit
-            response.headers.append(
-                "Link", page_link(request, call, next_offset, query.limit, "next")
-            )
+    add_page_links(
+        response, request, call, limit=query.limit, offset=query.offset, more=result.more
+    )
     return response
 
 
