@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -142,6 +145,64 @@ def running(app, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class HubProcesses:
+    """Hub server processes (``tests/hub/hub_process.py``) sharing one store (a SQLite file
+    or a PostgreSQL schema of their own) and one data directory; ``env`` adds settings
+    (``SMARTSEOUL_*``) to the processes' environment. For kill -9 and several workers."""
+
+    def __init__(self, backend: str, tmp_path: Path, env: dict[str, str] | None = None):
+        if backend == "postgres" and not postgres_available():
+            service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}")
+        self.backend = backend
+        self.target = (
+            [str(tmp_path / "hub.db")]
+            if backend == "sqlite"
+            else [POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}"]
+        )
+        self.env = {**os.environ, "HUB_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> str:
+        """Start one more process; its base URL once it answers /health."""
+        port = free_port()
+        script = Path(__file__).with_name("hub") / "hub_process.py"
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(port), self.backend, *self.target],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+        )
+        self.procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("hub process did not start")
+
+    def close(self, *, graceful: bool = True) -> None:
+        """Stop every process still running, with SIGTERM when ``graceful`` (a clean stop:
+        the IoT agent writes what it has and ends its MQTT session; SIGKILL past 30 s),
+        else SIGKILL; drop the schema."""
+        running = [proc for proc in self.procs if proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+        for proc in running:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.backend == "postgres":
+            import asyncio
+
+            from smartseoul.hub.store.postgres import PostgresStore
+
+            asyncio.run(PostgresStore(self.target[0], schema=self.target[1]).drop())
 
 
 @contextmanager

@@ -12,8 +12,6 @@ import queue
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import MQTT_HOST, Hub, RawAnswer, free_port, problem, service_missing
+from conftest import MQTT_HOST, Hub, HubProcesses, RawAnswer, free_port, problem, service_missing
 
 LD = "application/ld+json"
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
@@ -459,57 +457,18 @@ def test_http_client_errors_do_not_block_writes(hub: Hub):
 # -- separate processes: kill -9 and several workers ---------------------------------------
 
 
-class Processes:
-    """Hub server processes sharing one database (a SQLite file or a PostgreSQL schema)."""
-
-    def __init__(self, backend: str, tmp_path: Path):
-        from conftest import POSTGRES_URL, postgres_available
-
-        if backend == "postgres" and not postgres_available():
-            service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}")
-        self.backend = backend
-        self.target = (
-            [str(tmp_path / "hub.db")]
-            if backend == "sqlite"
-            else [POSTGRES_URL, f"t_{time.time_ns() % 10**12}"]
-        )
-        self.procs: list[subprocess.Popen[bytes]] = []
+class Processes(HubProcesses):
+    """Hub server processes sharing one store; ``start`` gives the API's base URL."""
 
     def start(self) -> str:
-        port = free_port()
-        script = Path(__file__).with_name("hub_process.py")
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(port), self.backend, *self.target],
-            stdout=subprocess.DEVNULL,
-        )
-        self.procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    return base + "/ngsi-ld/v1"
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("hub process did not start")
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
-        if self.backend == "postgres":
-            import asyncio
-
-            from smartseoul.hub.store.postgres import PostgresStore
-
-            asyncio.run(PostgresStore(self.target[0], schema=self.target[1]).drop())
+        return super().start() + "/ngsi-ld/v1"
 
 
 @pytest.fixture
 def processes(backend: str, tmp_path: Path) -> Iterator[Processes]:
     group = Processes(backend, tmp_path)
     yield group
-    group.close()
+    group.close(graceful=False)
 
 
 def _post(api: str, path: str, body: dict[str, Any]) -> httpx.Response:

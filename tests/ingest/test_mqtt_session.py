@@ -9,10 +9,7 @@ was queued in memory and everything sent during the downtime was lost.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,10 +19,9 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import MQTT_HOST, POSTGRES_URL, free_port, postgres_available, service_missing
+from conftest import MQTT_HOST, HubProcesses, service_missing
 from smartseoul.ingest.mqtt_listener import MqttListener
 
-HUB_PROCESS = Path(__file__).resolve().parents[1] / "hub" / "hub_process.py"
 T0 = 1_780_000_000  # 2026-05-28: each reading's ts is T0 + its number
 
 
@@ -38,62 +34,18 @@ def mqtt_reachable() -> None:
         service_missing(f"Mosquitto not reachable at {MQTT_HOST}:1883")
 
 
-class HubProcess:
-    """``smartseoul serve``-like processes on one store, one data directory, MQTT on."""
+class HubProcess(HubProcesses):
+    """Hub processes with their IoT agent on the local Mosquitto."""
 
     def __init__(self, backend: str, tmp_path: Path):
-        if backend == "postgres" and not postgres_available():
-            service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}")
-        self.backend = backend
-        self.target = (
-            [str(tmp_path / "hub.db")]
-            if backend == "sqlite"
-            else [POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}"]
+        super().__init__(
+            backend, tmp_path, env={"SMARTSEOUL_IOT_MQTT_URL": f"mqtt://{MQTT_HOST}:1883"}
         )
-        self.env = {
-            **os.environ,
-            "SMARTSEOUL_IOT_MQTT_URL": f"mqtt://{MQTT_HOST}:1883",
-            "HUB_DATA_DIR": str(tmp_path / "data"),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None  # the last one started
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> str:
-        port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HUB_PROCESS), str(port), self.backend, *self.target],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-        )
-        self.procs.append(self.proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    return base
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("hub process did not start")
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def close(self) -> None:
-        """A clean stop (SIGTERM) of each: writes what it has, acknowledges it, ends the
-        session, so that no session of a test is left on the broker."""
-        running = [proc for proc in self.procs if proc.poll() is None]
-        for proc in running:
-            proc.send_signal(signal.SIGTERM)
-        for proc in running:
-            # uvicorn raises the signal again once its graceful shutdown is done
-            assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
-        if self.backend == "postgres":
-            from smartseoul.hub.store.postgres import PostgresStore
-
-            asyncio.run(PostgresStore(self.target[0], schema=self.target[1]).drop())
+        """SIGKILL the last process started: no clean stop, its MQTT session stays."""
+        self.procs[-1].send_signal(signal.SIGKILL)
+        self.procs[-1].wait()
 
 
 @pytest.fixture
