@@ -97,8 +97,8 @@ def test_aggregated_values(hub):
         aggrPeriodDuration="PT4M",
         **BETWEEN,
     )
-    p1 = ["2018-08-01T12:00:00.000000Z", "2018-08-01T12:04:00.000000Z"]
-    p2 = ["2018-08-01T12:04:00.000000Z", "2018-08-01T12:08:00.000000Z"]
+    p1 = ["2018-08-01T12:00:00Z", "2018-08-01T12:04:00Z"]
+    p2 = ["2018-08-01T12:04:00Z", "2018-08-01T12:08:00Z"]
     assert out["speed"] == {
         "type": "Property",
         "max": [[120, *p1], [100, *p2]],
@@ -249,7 +249,7 @@ def test_partial_content_when_instances_are_cut(hub):
     assert response.status_code == 206
     assert [i["value"] for i in response.json()["speed"]] == [120, 80]
     assert response.headers["Content-Range"] == (
-        "DateTime 2018-08-01T12:00:00.000000Z-2018-08-01T12:05:00.000000Z/*"
+        "DateTime 2018-08-01T12:00:00Z-2018-08-01T12:05:00Z/*"
     )
     backwards = hub.http.get(f"/temporal/entities/{VEHICLE}", params={**BETWEEN, "lastN": "3"})
     assert backwards.status_code == 206
@@ -417,7 +417,7 @@ def test_aggregation_periods_and_times_at_the_ends_of_the_calendar(hub):
             aggrPeriodDuration=duration,
         )
         assert out["speed"]["max"] == [
-            [120, "2018-08-01T12:03:00.000000Z", "9999-12-31T23:59:59.000000Z"]
+            [120, "2018-08-01T12:03:00Z", "9999-12-31T23:59:59Z"]
         ], duration
     early = {"speed": [speed(5, "0001-01-01T00:00:00+14:00")]}
     response = hub.http.post(f"/temporal/entities/{VEHICLE}/attrs", json=early)
@@ -433,7 +433,7 @@ def test_aggregation_periods_and_times_at_the_ends_of_the_calendar(hub):
     )
     # 14 hours before the first UTC instant a datetime holds: shown as that instant.
     assert out["speed"]["min"] == [
-        [5, "0001-01-01T00:00:00.000000Z", "2000-01-01T00:00:00.000000Z"]
+        [5, "0001-01-01T00:00:00Z", "2000-01-01T00:00:00Z"]
     ]
 
 

@@ -75,7 +75,21 @@ def limit_instances(
 def content_range(span: tuple[float, float], spec: TemporalQuerySpec) -> str:
     """The ``Content-Range`` value of a partial temporal response (clause 6.3.10)."""
     size = "*" if spec.last_n is None else str(spec.last_n)
-    return f"DateTime {stamp(span[0])}-{stamp(span[1])}/{size}"
+    return f"DateTime {_bound(span[0])}-{_bound(span[1])}/{size}"
+
+
+def _bound(t: float) -> str:
+    """A period bound or a Content-Range end as the spec's examples write them (C.5.14.3,
+    6.3.10): whole seconds without a fraction (``2018-08-01T12:00:00Z``)."""
+    text = stamp(t)
+    return text[:-8] + "Z" if text.endswith(".000000Z") else text
+
+
+def _plain(value: Any) -> Any:
+    """An aggregated number as the spec's examples show it (C.5.14.3): 90, not 90.0."""
+    if type(value) is float and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 def _scope_row(entity: TemporalEntityRow) -> HistoryRow:
@@ -173,7 +187,7 @@ def _aggregated(
     if dataset_id:
         obj["datasetId"] = dataset_id
     for method, series in result.items():
-        obj[method] = [[value, stamp(lo), stamp(hi)] for value, lo, hi in series]
+        obj[method] = [[_plain(value), _bound(lo), _bound(hi)] for value, lo, hi in series]
     return obj
 
 
@@ -223,10 +237,11 @@ def _store_aggregated(
                 lo, hi = start + p.period * seconds, start + (p.period + 1) * seconds
                 if agg.end is not None:
                     hi = min(hi, agg.end)
-            bounds.append((stamp(lo), stamp(hi)))
+            bounds.append((_bound(lo), _bound(hi)))
         for method in spec.aggr_methods:
             obj[method] = [
-                [_period_value(method, p), lo, hi] for p, (lo, hi) in zip(parts, bounds, strict=True)
+                [_plain(_period_value(method, p)), lo, hi]
+                for p, (lo, hi) in zip(parts, bounds, strict=True)
             ]
         objects.setdefault(s.attr, []).append(obj)
     out: dict[str, Any] = {}
