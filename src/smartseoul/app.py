@@ -126,14 +126,19 @@ def allowed_methods(request: Request, exc: HTTPException) -> str:
             if match == Match.NONE:
                 continue
             if isinstance(route, Mount):
+                # Routing goes into the first Mount that matches: no route after it counts
+                # (the Open Data Plaza's catch-all after /ngsi-ld/v1 added GET, HEAD).
                 walk(route.routes, {**scope, **child})
-            elif getattr(route, "methods", None):
+                return
+            if getattr(route, "methods", None):
                 methods.update(route.methods)
 
-    # A fresh scope: routing has already moved root_path into the Mount.
+    # A fresh scope: routing has already moved root_path into the Mount. The raw path lets
+    # the hub's routes read an id holding an encoded "/" (hub.api.IdRoute).
     scope = request.scope
     walk(request.app.routes, {"type": "http", "path": scope["path"], "root_path": "",
-                              "method": scope["method"], "path_params": {}})  # fmt: skip
+                              "raw_path": scope.get("raw_path"), "method": scope["method"],
+                              "path_params": {}})  # fmt: skip
     if not methods:
         return (exc.headers or {}).get("Allow", "")
     return ", ".join(sorted(methods))

@@ -151,3 +151,35 @@ def test_ids_with_slashes_on_the_temporal_and_subscription_resources(hub):
     assert hub.http.get(path).json()["isActive"] is False
     assert hub.http.delete(path).status_code == 204
     problem(hub.http.get(path), 404, "ResourceNotFound")
+
+
+def test_405_names_the_methods_of_the_resource_only(hub):
+    """Allow (IETF RFC 9110 15.5.6, clause 6.3.2) listed GET and HEAD on paths of four
+    segments or more too: the Open Data Plaza's catch-all after /ngsi-ld/v1 was counted."""
+    body = {"id": "urn:ngsi-ld:Building:b", "type": "Building", "name": {"type": "Property", "value": 1}}
+    assert hub.http.post("/entities", json=body).status_code == 201
+    cases = {
+        "/entities/urn:ngsi-ld:Building:b/attrs/name": "DELETE, PATCH, PUT",
+        "/entityOperations/create": "POST",
+        "/entities/" + quote("http://example.org/b", safe=":"): "DELETE, GET, HEAD, PATCH, PUT",
+    }
+    for path, allowed in cases.items():
+        method = "GET" if "GET" not in allowed else "POST"
+        answer = hub.http.request(method, path)
+        problem(answer, 405, "InvalidRequest")
+        assert answer.headers["allow"] == allowed, path
+
+
+def test_merge_goes_into_a_language_map(hub, suite_context):
+    """Merge patch "up to an arbitrary depth" (clause 5.5.12): a languageMap is merged
+    like a JSON object value, a Null removing one language. It was replaced whole, with
+    the Null stored as a string."""
+    entity = {"id": "urn:ngsi-ld:Building:lm", "type": "Building",
+              "name": {"type": "LanguageProperty", "languageMap": {"fr": "rue", "en": "street"}}}  # fmt: skip
+    assert ld_post(hub, "/entities", entity, suite_context).status_code == 201
+    patch = {"name": {"type": "LanguageProperty",
+                      "languageMap": {"fr": "urn:ngsi-ld:null", "de": "Strasse"}}}  # fmt: skip
+    merged = hub.http.patch(f"/entities/{entity['id']}", json=patch, headers=link(suite_context))
+    assert merged.status_code == 204, merged.text
+    got = hub.http.get(f"/entities/{entity['id']}", headers=link(suite_context)).json()
+    assert got["name"] == {"type": "LanguageProperty", "languageMap": {"en": "street", "de": "Strasse"}}

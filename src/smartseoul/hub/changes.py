@@ -187,8 +187,10 @@ def merge_instance(old: dict[str, Any], patch: dict[str, Any], now: str) -> dict
             member == key
             and isinstance(item, dict)
             and isinstance(merged.get(key), dict)
-            and kind == "Property"
+            and kind in ("Property", "LanguageProperty")
         ):
+            # "Up to an arbitrary depth": a JSON object value, and a languageMap, where a
+            # Null removes one language (clause 5.5.12).
             merged[key] = merge_json(merged[key], item)
         elif isinstance(item, dict) and "type" in item and isinstance(merged.get(member), dict):
             sub = merge_instance(merged[member], item, now)
