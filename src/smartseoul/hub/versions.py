@@ -46,6 +46,12 @@ def applied_header(version: Version) -> dict[str, str]:
     return {"Preference-Applied": f"ngsi-ld={version[0]}.{version[1]}"}
 
 
+def ok_status(version: Version | None) -> int:
+    """203 Non-Authoritative Information when the body was amended for an earlier version
+    (clauses 6.4.3.2, 6.5.3.1, 6.18.3.2, 6.19.3.1, 6.23.3.1), else 200."""
+    return 203 if version is not None and version < CURRENT else 200
+
+
 def downgrade(
     entity: dict[str, Any], version: Version, compact: Callable[[str], str]
 ) -> dict[str, Any]:

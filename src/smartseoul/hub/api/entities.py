@@ -36,7 +36,7 @@ from smartseoul.hub.linked import Join, parse_join
 from smartseoul.hub.render import RenderOptions, geojson_feature, render_entity
 from smartseoul.hub.selection import Projection
 from smartseoul.hub.store.base import EntityQuery
-from smartseoul.hub.versions import Version, applied_header, downgrade, preferred
+from smartseoul.hub.versions import Version, applied_header, downgrade, ok_status, preferred
 
 Getter = Callable[[str], Any]
 
@@ -365,7 +365,8 @@ async def _run_query(
     if version is not None:  # clause 6.3.6
         headers.update(applied_header(version))
     entities, appended = await _join(request, call, entities, opts, join, version)
-    response = respond(call, render_many(call, entities, opts, geometry, appended), headers=headers)
+    body = render_many(call, entities, opts, geometry, appended)
+    response = respond(call, body, status=ok_status(version), headers=headers)
     add_page_links(response, request, call, limit=limit, offset=offset, more=more)
     return response
 
@@ -552,11 +553,13 @@ async def retrieve_entity(request: Request) -> Response:
         # Clause 5.7.1.5: an array of the entity and its Linked Entities (a
         # FeatureCollection for GeoJSON).
         payload = render_many(call, [entity], opts, geometry, appended)
-        return respond(call, payload, headers=headers)
+        return respond(call, payload, status=ok_status(version), headers=headers)
     if call.accept == GEO_JSON:
         geo = call.expand(geometry) if geometry else "https://uri.etsi.org/ngsi-ld/location"
-        return respond(call, geojson_feature(entity, call.compact, opts, geo), headers=headers)
-    return respond(call, render_entity(entity, call.compact, opts), headers=headers)
+        feature = geojson_feature(entity, call.compact, opts, geo)
+        return respond(call, feature, status=ok_status(version), headers=headers)
+    body = render_entity(entity, call.compact, opts)
+    return respond(call, body, status=ok_status(version), headers=headers)
 
 
 async def delete_entity(request: Request) -> Response:

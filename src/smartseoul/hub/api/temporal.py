@@ -44,7 +44,7 @@ from smartseoul.hub.temporal import (
 )
 from smartseoul.hub.temporal_ops import TemporalResult
 from smartseoul.hub.temporal_render import content_range, render_temporal_entity
-from smartseoul.hub.versions import applied_header, downgrade_temporal, preferred
+from smartseoul.hub.versions import applied_header, downgrade_temporal, ok_status, preferred
 
 
 def _max_instances(request: Request) -> int:
@@ -125,6 +125,14 @@ def _render(
     return out, headers
 
 
+def _status(request: Request, headers: dict[str, str]) -> int:
+    """206 when instances were cut (clause 6.3.10), 203 when the body was amended for an
+    earlier version (6.18.3.2, 6.19.3.1), else 200."""
+    if "Content-Range" in headers:
+        return 206
+    return ok_status(preferred(request.headers.get("prefer")))
+
+
 # --- consumption (clauses 5.7.3, 5.7.4) -------------------------------------------------------
 
 
@@ -142,7 +150,7 @@ async def retrieve_temporal(request: Request) -> Response:
         max_instances=_max_instances(request),
     )
     out, headers = _render(request, call, spec, projection, params.get("lang"), result)
-    return respond(call, out[0], status=206 if "Content-Range" in headers else 200, headers=headers)
+    return respond(call, out[0], status=_status(request, headers), headers=headers)
 
 
 async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Response:
@@ -165,9 +173,7 @@ async def _query(request: Request, call: Call, params: Mapping[str, Any]) -> Res
     out, headers = _render(request, call, spec, projection, params.get("lang"), result)
     if result.total is not None:
         headers["NGSILD-Results-Count"] = str(result.total)
-    response = respond(
-        call, out, status=206 if "Content-Range" in headers else 200, headers=headers
-    )
+    response = respond(call, out, status=_status(request, headers), headers=headers)
     add_page_links(
         response, request, call, limit=query.limit, offset=query.offset, more=result.more
     )
