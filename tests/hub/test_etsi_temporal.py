@@ -312,3 +312,15 @@ def test_query_body_projections_are_non_empty_string_arrays(hub, suite_context):
         "/temporal/entityOperations/query", json=good, headers=link(suite_context)
     )
     assert [set(e) for e in response.json()] == [{"id", "speed"}]
+
+
+def test_a_comma_as_the_decimal_separator_of_request_times(hub, suite_context):
+    """Clause 4.6.3: in requests a comma may stand for the decimal point of the seconds.
+    Such times in timeAt and observedAt were 400 BadRequestData."""
+    body = vehicle(1)
+    body["speed"].append({"type": "Property", "value": 60, "observedAt": "2020-08-01T12:09:00,5Z"})
+    create(hub, suite_context, body)
+    after = query(hub, suite_context, type="Vehicle", timerel="after",
+                  timeAt="2020-08-01T12:06:59,75Z", options="temporalValues")  # fmt: skip
+    (found,) = after.json()
+    assert found["speed"]["values"] == [[100, T[2]], [60, "2020-08-01T12:09:00,5Z"]]

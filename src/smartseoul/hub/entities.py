@@ -103,7 +103,7 @@ NGSI_NULL = "urn:ngsi-ld:null"
 # Clause 4.6.2: characters not allowed in names.
 _BAD_NAME = re.compile(r"[<>\"'=()\s;&?/#%\\\[\]{}|^`]")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def now_iso() -> str:
