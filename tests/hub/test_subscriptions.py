@@ -239,6 +239,16 @@ def test_a_null_in_a_notification_fragment_removes_the_member():
     with pytest.raises(BadRequestData, match="endpoint"):
         update_subscription(sub, {"notification": {"endpoint": None}}, expand, source=None,
                             now_text=NOW_TEXT, now=NOW)  # fmt: skip
+    # The NGSI-LD Null as a URI does the same, at the top level too; it was stored as text
+    # (or refused where a member wants an array).
+    sub["expiresAt"] = "2030-01-01T00:00:00Z"
+    null = "urn:ngsi-ld:null"
+    out = update_subscription(
+        sub, {"expiresAt": null, "notification": {"attributes": null, "format": null}}, expand,
+        source=None, now_text=NOW_TEXT, now=NOW,
+    )  # fmt: skip
+    assert "expiresAt" not in out and "attributes" not in out["notification"]
+    assert out["notification"]["format"] == "normalized"
 
 
 USER_URL = "http://127.0.0.1:8000/user.jsonld"

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from smartseoul.hub.entities import check_name, is_uri, parse_time
+from smartseoul.hub.entities import NGSI_NULL, check_name, is_uri, parse_time
 from smartseoul.hub.errors import BadRequestData
 from smartseoul.hub.expressions import And, Or
 from smartseoul.hub.geo import parse_geoquery
@@ -211,6 +211,9 @@ def update_subscription(
         raise BadRequestData("The id of a subscription cannot be modified (clause 5.2.12)")
     if "type" in fragment and fragment["type"] != "Subscription":
         raise BadRequestData('type must be "Subscription"')
+    fragment = _nulls(fragment)
+    if isinstance(fragment.get("notification"), dict):
+        fragment["notification"] = _nulls(fragment["notification"])
     changes = _members(fragment, expand, now=now)
     out = {**stored, **changes}
     for member, value in fragment.items():
@@ -223,6 +226,12 @@ def update_subscription(
     out["modifiedAt"] = now_text
     _check_whole(out, expand)
     return out
+
+
+def _nulls(members: dict[str, Any]) -> dict[str, Any]:
+    """The members with an NGSI-LD Null written as "urn:ngsi-ld:null" (what a JSON-LD
+    processor keeps of a null) read as a JSON null: both remove a member (clause 5.5.8)."""
+    return {k: None if v == NGSI_NULL else v for k, v in members.items()}
 
 
 def _members(body: dict[str, Any], expand: Expand, *, now: float) -> dict[str, Any]:
