@@ -175,17 +175,39 @@ def compile_subscription(
         else None,
         scope=parse_scope_q(sub["scopeQ"]) if "scopeQ" in sub else None,
         expires_at=parse_time(expires).timestamp() if expires else None,
-        render=RenderOptions(
-            format=note.get("format", "normalized"),
-            sys_attrs=bool(note.get("sysAttrs")),
-            attrs=frozenset(note["attributes"]) if "attributes" in note else None,
-            omit=frozenset(note["omit"]) if "omit" in note else None,
-            lang=sub.get("lang"),
-            datasets=frozenset(sub["datasetId"]) if "datasetId" in sub else None,
-        ),
+        render=_render_options(note, sub),
         show_changes=bool(note.get("showChanges")),
         temporal=bool(sub.get("temporalChanges")),
         join=parse_join(note.get("join"), note.get("joinLevel"), None),
+    )
+
+
+# Expanded names of the entity members notification.pick / omit may list (clause 4.21).
+ENTITY_MEMBERS = {"@id": "id", "@type": "type", "https://uri.etsi.org/ngsi-ld/scope": "scope"}
+
+
+def _render_options(note: dict[str, Any], sub: dict[str, Any]) -> RenderOptions:
+    """Clause 5.8.6: notification.pick reduces each entity to the members listed (id and
+    type included), notification.omit removes them. A stored pick is kept as ``attributes``:
+    when it names an entity member, only the entity members it names are kept."""
+    keep = note.get("attributes")
+    drop = set(note.get("omit", ()))
+    picked = None if keep is None else set(keep)
+    members = {m for m in ENTITY_MEMBERS if picked is not None and m in picked}
+
+    def kept(member: str) -> bool:
+        return (not members or member in members) and member not in drop
+
+    return RenderOptions(
+        format=note.get("format", "normalized"),
+        sys_attrs=bool(note.get("sysAttrs")),
+        attrs=None if picked is None else frozenset(picked - ENTITY_MEMBERS.keys()),
+        omit=frozenset(drop - ENTITY_MEMBERS.keys()) if "omit" in note else None,
+        lang=sub.get("lang"),
+        datasets=frozenset(sub["datasetId"]) if "datasetId" in sub else None,
+        keep_id=kept("@id"),
+        keep_type=kept("@type"),
+        keep_scope=kept("https://uri.etsi.org/ngsi-ld/scope"),
     )
 
 
@@ -308,6 +330,8 @@ def _deleted_attribute(
             item["deletedAt"] = now_text
         if compiled.show_changes and key in inst:
             item[PREVIOUS_KEY.get(kind, "previousValue")] = inst[key]
+        if opts.format == "concise" and kind != "GeoProperty":
+            del item["type"]  # clause 4.5.1: concise, the value member tells the kind
         out.append(item)
     return out[0] if len(out) == 1 else out
 
