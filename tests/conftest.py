@@ -37,6 +37,14 @@ def service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_mqtt() -> None:
+    """Skip (fail in CI) unless Mosquitto answers at MQTT_HOST:1883."""
+    try:
+        socket.create_connection((MQTT_HOST, 1883), timeout=2).close()
+    except OSError:
+        service_missing(f"Mosquitto not reachable at {MQTT_HOST}:1883")
+
+
 def postgres_available() -> bool:
     try:
         import psycopg

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 
@@ -13,7 +12,7 @@ import paho.mqtt.client as mqtt
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from conftest import MQTT_HOST, make_store, service_missing
+from conftest import MQTT_HOST, make_store, require_mqtt
 from smartseoul.config import Settings
 from smartseoul.hub.broker import Broker
 from smartseoul.hub.client import HttpHubClient, LocalHubClient
@@ -254,15 +253,8 @@ def test_provisioning_elsewhere_is_found_and_reload_keeps_state(backend, tmp_pat
     run_local(backend, tmp_path, scenario)
 
 
-def mqtt_reachable() -> None:
-    try:
-        socket.create_connection((MQTT_HOST, 1883), timeout=2).close()
-    except OSError:
-        service_missing(f"Mosquitto not reachable at {MQTT_HOST}:1883")
-
-
 def test_mqtt_to_http_hub_history_and_rejections(hub):
-    mqtt_reachable()
+    require_mqtt()
     prefix = f"smartseoul-test-{uuid.uuid4().hex[:8]}"  # isolates this test on a shared broker
     ids = [f"S{i}" for i in range(3)]
     messages = 5
@@ -339,7 +331,7 @@ def test_stop_writes_what_is_queued(backend, tmp_path):
 def test_stop_handles_every_message_already_received(backend, tmp_path):
     """stop() handled one chunk (500) of the listener's queue; the rest reached the agent after
     its last write. paho had acknowledged them (QoS 1), so the broker would not resend them."""
-    mqtt_reachable()
+    require_mqtt()
     prefix = f"smartseoul-test-{uuid.uuid4().hex[:8]}"
     count, burst = 2500, 500
 
@@ -505,7 +497,7 @@ def test_provisioning_refuses_what_no_reading_could_use(hub):
 
 def test_mqtt_message_with_an_out_of_range_time_keeps_its_readings(backend, tmp_path):
     """The listener logged the OverflowError and dropped the message, its good reading too."""
-    mqtt_reachable()
+    require_mqtt()
     prefix = f"smartseoul-test-{uuid.uuid4().hex[:8]}"
 
     async def scenario(agent: IotAgent, client: LocalHubClient) -> None:

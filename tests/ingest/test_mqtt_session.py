@@ -19,19 +19,10 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import MQTT_HOST, HubProcesses, service_missing
+from conftest import MQTT_HOST, HubProcesses, require_mqtt
 from smartseoul.ingest.mqtt_listener import MqttListener
 
 T0 = 1_780_000_000  # 2026-05-28: each reading's ts is T0 + its number
-
-
-def mqtt_reachable() -> None:
-    import socket
-
-    try:
-        socket.create_connection((MQTT_HOST, 1883), timeout=2).close()
-    except OSError:
-        service_missing(f"Mosquitto not reachable at {MQTT_HOST}:1883")
 
 
 class HubProcess(HubProcesses):
@@ -50,7 +41,7 @@ class HubProcess(HubProcesses):
 
 @pytest.fixture
 def hub_process(backend: str, tmp_path: Path):
-    mqtt_reachable()
+    require_mqtt()
     process = HubProcess(backend, tmp_path)
     yield process
     process.close()
@@ -132,7 +123,7 @@ def test_workers_of_one_hub_split_the_readings_and_two_hubs_each_get_all(
 ):
     """Every app subscribed in one shared group, "smartseoul-iot": two hubs on one broker
     (two stores) split each other's device traffic, each storing about half of it."""
-    mqtt_reachable()
+    require_mqtt()
     one, other = HubProcess(backend, tmp_path / "one"), HubProcess(backend, tmp_path / "other")
     try:
         workers = [one.start(), one.start()]  # two workers: one store, one data directory
@@ -148,7 +139,7 @@ def test_workers_of_one_hub_split_the_readings_and_two_hubs_each_get_all(
 
 
 def test_a_clean_stop_ends_the_session_and_a_lost_connection_keeps_it():
-    mqtt_reachable()
+    require_mqtt()
     client_id = f"smartseoul-test-{uuid.uuid4().hex[:8]}"
     topic = f"smartseoul-test-{uuid.uuid4().hex[:8]}/+/+/attrs"
 
